@@ -1,0 +1,52 @@
+"""The contrastive loss of FuseMix: symmetric InfoNCE with a learnable temperature.
+
+Introduced in chapter 4.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LearnableTemperature(nn.Module):
+    """The softmax temperature tau, learned with the adapters.
+
+    The parameter holds tau itself (the raw value, as in the official code, not its log). Every
+    call clamps it in place to ``[min_value, max_value]`` (0.001 and 0.5 in the paper) before it is
+    used, so it can leave a bound again: a functional clamp would zero its gradient there.
+    Introduced in chapter 4.
+    """
+
+    def __init__(self, init: float = 0.07, min_value: float = 0.001, max_value: float = 0.5):
+        super().__init__()
+        if not 0 < min_value <= init <= max_value:
+            raise ValueError(f"need 0 < min_value <= init <= max_value, got {min_value}, {init}, {max_value}")
+        self.min_value, self.max_value = min_value, max_value
+        self.tau = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self) -> torch.Tensor:
+        with torch.no_grad():
+            self.tau.clamp_(self.min_value, self.max_value)
+        return self.tau
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau.item():.4f}, clamp=[{self.min_value}, {self.max_value}]"
+
+
+def clip_loss(a: torch.Tensor, b: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE: row i of ``a`` and row i of ``b`` are a positive pair, all else negatives.
+
+    Both inputs are L2-normalised here, logits are cosine similarities divided by ``temperature``,
+    and the loss is the mean of the cross-entropies in the a->b and b->a directions.
+    Introduced in chapter 4.
+    """
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"clip_loss expects 2-D [batch, dim] inputs, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape != b.shape:
+        raise ValueError(f"clip_loss needs matching shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2

@@ -1,0 +1,368 @@
+"""Training the fusion adapters on cached latents, with FuseMix, and picking the best epoch on val.
+
+The paper's recipe: AdamW (0.9, 0.999), lr 1e-3, weight decay 0.1 on weight matrices only, linear
+warm-up from 1e-6 over 100 steps then cosine to 1e-6 (per step here), seed 42. All latents are moved
+to the device once; a step indexes them with an on-device permutation, so it does no host work.
+
+Checkpoints (``ckpt_dir``): ``last/`` (weights, optimizer state, RNG states, history: everything an
+exact resume needs) and ``best/`` (weights of the best validation epoch). Tensors are stored as
+safetensors, everything else as JSON; both folders are written atomically.
+Introduced in chapter 4.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from . import __version__
+from .baselines import augment as baseline_augment
+from .fusemix import MODES, fusemix, sample_lambda
+from .retrieval import recall_at_k
+from .store import PairedLatents, atomic_dir, resolve_device
+
+AUGMENTS = ("fusemix", "none", "noise", "quantize")
+_METRIC = re.compile(r"^(i2t|t2i)_R@(\d+)$")
+# fields that do not change what is computed: a resume may differ in them
+RESUME_FREE = ("progress", "ckpt_every")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Introduced in chapter 4.
+
+    ``batch_size`` counts loaded pairs per step (FuseMix "halves" turns them into batch_size // 2
+    mixed pairs). The last partial batch of an epoch is dropped. ``select_metric`` (a Recall@K key
+    such as ``"t2i_R@1"``, or ``"rsum"`` / ``"mean_recall"``) picks the best epoch on the
+    validation pairs, evaluated every ``eval_every`` epochs and after the last one.
+    """
+
+    epochs: int = 10
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    min_lr: float = 1e-6
+    augment: str = "fusemix"
+    alpha: float = 1.0
+    mix_mode: str = "halves"
+    noise_std: float = 0.01
+    quant_levels: tuple[int, int] = (16, 64)
+    seed: int = 42
+    device: str = "auto"
+    bf16: bool = False
+    compile: bool = False
+    eval_every: int = 1
+    select_metric: str = "t2i_R@1"
+    ckpt_every: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)
+        self.quant_levels = tuple(int(q) for q in self.quant_levels)
+        for name in ("epochs", "batch_size", "eval_every", "ckpt_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"TrainConfig.augment must be one of {AUGMENTS}, got {self.augment!r}")
+        if self.mix_mode not in MODES:
+            raise ValueError(f"TrainConfig.mix_mode must be one of {MODES}, got {self.mix_mode!r}")
+        if not self.alpha > 0:
+            raise ValueError(f"TrainConfig.alpha must be > 0 for Beta(alpha, alpha), got {self.alpha}")
+        if self.augment == "fusemix" and self.mix_mode == "halves" and self.batch_size < 2:
+            raise ValueError("FuseMix needs batch_size >= 2")
+        if not (_METRIC.match(self.select_metric) or self.select_metric in ("rsum", "mean_recall")):
+            raise ValueError(f"TrainConfig.select_metric must be like 't2i_R@1', 'i2t_R@5', 'rsum' or "
+                             f"'mean_recall', got {self.select_metric!r}")
+
+    @classmethod
+    def paper(cls, **overrides) -> "TrainConfig":
+        """The paper's run: 500 epochs, 40,960 loaded latents per step (20,480 mixed pairs)."""
+        return cls(**{"epochs": 500, "batch_size": 40960, **overrides})
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns; the best epoch's weights are already loaded into the model."""
+
+    history: list[dict]
+    best_epoch: int | None
+    best_score: float | None
+    epochs_done: int = 0
+    ckpt_dir: Path | None = None
+
+
+def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Learning rate of a step: linear warm-up from ``min_lr`` to ``lr``, then cosine down to ``min_lr``.
+
+    Introduced in chapter 4.
+    """
+    if step < cfg.warmup_steps:
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * step / cfg.warmup_steps
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weight matrices (ndim >= 2) only: not on biases, LayerNorms or the temperature.
+
+    Introduced in chapter 4.
+    """
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def embed(model, pairs: PairedLatents, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """L2-normalised embeddings of a split's items and captions (in eval mode). Introduced in chapter 5."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        pairs = pairs.to(_model_device(model))
+        a = torch.cat([model.encode_a(pairs.items[s:s + batch_size]) for s in range(0, pairs.n_items, batch_size)])
+        b = torch.cat([model.encode_b(pairs.texts[s:s + batch_size]) for s in range(0, pairs.n_texts, batch_size)])
+    finally:
+        model.train(was_training)
+    return a.float(), b.float()
+
+
+def evaluate(model, pairs: PairedLatents, ks=(1, 5, 10), text_key=None, chunk_size: int | None = 1024,
+             batch_size: int = 8192) -> dict:
+    """Retrieval metrics of ``model`` (a ``FusionModel`` or a baseline map) on one split.
+
+    ``text_key="captions"`` applies the identical-caption-counts-as-a-hit rule from the split's
+    captions. Introduced in chapter 4.
+    """
+    if isinstance(text_key, str) and text_key == "captions":
+        text_key = pairs.text_key()
+        if text_key is None:
+            raise ValueError("text_key='captions' needs pairs that carry their captions")
+    a, b = embed(model, pairs, batch_size)
+    return recall_at_k(a, b, pairs.caption_item, ks=ks, text_key=text_key, chunk_size=chunk_size)
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------
+def _save_last(path: Path, model, opt, gens: dict, meta: dict) -> None:
+    tensors = {}
+    opt_sd = opt.state_dict()
+    for idx, st in opt_sd["state"].items():
+        for name, t in st.items():
+            tensors[f"opt.{idx}.{name}"] = t.detach().cpu().contiguous()
+    for name, g in gens.items():
+        tensors[f"rng.{name}"] = g.get_state().cpu()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and meta["device_type"] == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    groups = [{k: v for k, v in g.items()} for g in opt_sd["param_groups"]]
+    with atomic_dir(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({**meta, "param_groups": groups}, indent=1))
+
+
+def _save_best(path: Path, model, meta: dict) -> None:
+    with atomic_dir(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        (tmp / "best.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load ``model.safetensors`` (from a ``best/`` or ``last/`` folder, or the file) strictly.
+
+    Missing or unexpected keys raise (the official code loaded with ``strict=False``, leaving
+    layers silently random). Introduced in chapter 4.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"no weights at {path}")
+    device = _model_device(model)
+    model.load_state_dict({k: v.to(device) for k, v in load_file(str(path)).items()}, strict=True)
+    return model
+
+
+def _check_resume(path: Path, meta: dict, now: dict) -> None:
+    """Refuse a checkpoint made by another config, model, data size or device type."""
+    diffs = []
+    old_cfg = {k: v for k, v in meta["train_config"].items() if k not in RESUME_FREE}
+    new_cfg = {k: v for k, v in now["train_config"].items() if k not in RESUME_FREE}
+    for k in sorted(set(old_cfg) | set(new_cfg)):
+        if old_cfg.get(k) != new_cfg.get(k):
+            diffs.append(f"TrainConfig.{k}: {old_cfg.get(k)!r} in the checkpoint, {new_cfg.get(k)!r} now")
+    for k in ("model_config", "n_train_pairs", "dims", "device_type"):
+        if meta.get(k) != now[k]:
+            diffs.append(f"{k}: {meta.get(k)!r} in the checkpoint, {now[k]!r} now")
+    if diffs:
+        raise ValueError(f"cannot resume from {path}: it belongs to another run:\n  " + "\n  ".join(diffs)
+                         + "\nUse another ckpt_dir, or the checkpoint's own settings.")
+
+
+def _load_last(path: Path, model, opt, gens: dict) -> dict:
+    meta = json.loads((path / "state.json").read_text())
+    load_weights(model, path)
+    tensors = load_file(str(path / "state.safetensors"))
+    state: dict = {}
+    for key, t in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = t
+    groups = meta["param_groups"]
+    for g in groups:
+        g["betas"] = tuple(g["betas"])
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    for name, g in gens.items():
+        g.set_state(tensors[f"rng.{name}"])
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return meta
+
+
+# ---- the loop ------------------------------------------------------------------------------------
+def _check_pairs(model, pairs: PairedLatents, what: str) -> None:
+    for side, dim, cfg in (("a", pairs.items.shape[1], getattr(model, "cfg_a", None)),
+                           ("b", pairs.texts.shape[1], getattr(model, "cfg_b", None))):
+        if cfg is not None and cfg.in_dim != dim:
+            raise ValueError(f"{what} latents of modality {side} have dim {dim}, the model's adapter_{side} "
+                             f"expects {cfg.in_dim}")
+
+
+def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cfg: TrainConfig,
+          ckpt_dir: str | Path | None = None, resume: bool = False,
+          stop_after: int | None = None) -> TrainResult:
+    """Train a ``FusionModel`` on paired latents; select the best epoch on ``val_pairs``.
+
+    ``resume=True`` continues from ``ckpt_dir/last`` (bit-identical on CPU to an uninterrupted run)
+    and starts fresh if there is none; a checkpoint of another config raises ``ValueError``.
+    ``stop_after`` ends the call after that many epochs (the schedule still spans ``cfg.epochs``),
+    to split a long run over sessions. Seeds the global torch RNG (dropout) from ``cfg.seed``.
+    Introduced in chapter 4.
+    """
+    if val_pairs is not None and val_pairs.split == "test":
+        raise ValueError("refusing to select checkpoints on the 'test' split (the official code's mistake); "
+                         "pass validation pairs and evaluate the test split once at the end")
+    if train_pairs.split == "test":
+        raise ValueError("refusing to train on the 'test' split")
+    if resume and ckpt_dir is None:
+        raise ValueError("resume=True needs the ckpt_dir of the run to continue")
+    _check_pairs(model, train_pairs, "training")
+    if val_pairs is not None:
+        _check_pairs(model, val_pairs, "validation")
+    m = train_pairs.n_texts
+    if cfg.batch_size > m:
+        raise ValueError(f"batch_size {cfg.batch_size} is larger than the {m} training pairs")
+    device = resolve_device(cfg.device)
+    steps_per_epoch = m // cfg.batch_size
+    total_steps = cfg.epochs * steps_per_epoch
+    wanted = _METRIC.match(cfg.select_metric)
+    ks = sorted({1, 5, 10, int(wanted[2])} if wanted else {1, 5, 10})
+
+    model.to(device)
+    train_pairs = train_pairs.to(device)
+    val_pairs = val_pairs.to(device) if val_pairs is not None else None
+    items, texts, cap = train_pairs.items, train_pairs.texts, train_pairs.caption_item
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    torch.manual_seed(cfg.seed)
+    gens = {"host": torch.Generator().manual_seed(cfg.seed),                    # lambda draws
+            "device": torch.Generator(device=device).manual_seed(cfg.seed + 1)}  # permutations, noise
+    now = {"train_config": cfg.to_dict(), "model_config": model.config(), "n_train_pairs": m,
+           "dims": [items.shape[1], texts.shape[1]], "device_type": device.type}
+    run = {"epoch": 0, "step": 0, "history": [], "best_epoch": None, "best_score": None}
+    best_in_memory = None
+
+    ckpt = Path(ckpt_dir) if ckpt_dir is not None else None
+    if ckpt is not None and (ckpt / "last" / "state.json").exists():
+        if not resume:
+            raise FileExistsError(f"{ckpt} already holds a checkpoint; pass resume=True to continue it "
+                                  "or choose another ckpt_dir")
+        meta = json.loads((ckpt / "last" / "state.json").read_text())
+        _check_resume(ckpt / "last", meta, now)
+        meta = _load_last(ckpt / "last", model, opt, gens)
+        run = {k: meta[k] for k in run}
+
+    step_model = torch.compile(model) if cfg.compile else model
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext())
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, int(stop_after))
+    bar = tqdm(total=total_steps, initial=run["step"], disable=not cfg.progress, desc="train", unit="step")
+    for epoch in range(run["epoch"], last_epoch):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(m, generator=gens["device"], device=device)
+        loss_sum = torch.zeros((), device=device)
+        for s in range(steps_per_epoch):
+            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            x, y = items[cap[idx]], texts[idx]
+            if cfg.augment == "fusemix":
+                x, y, _ = fusemix(x, y, cfg.alpha, gens["device"], cfg.mix_mode,
+                                  lam=sample_lambda(cfg.alpha, gens["host"]))
+            else:
+                x, y = baseline_augment(x, y, cfg.augment, gens["device"], cfg.noise_std, cfg.quant_levels)
+            lr = lr_at(run["step"], cfg, total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with autocast:
+                loss = step_model(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach().float()
+            run["step"] += 1
+            bar.update()
+        mean_loss = float(loss_sum) / steps_per_epoch
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"training loss became {mean_loss} in epoch {epoch + 1}; "
+                                     "lower the learning rate or check the latents")
+        row = {"epoch": epoch + 1, "loss": mean_loss, "lr": lr,
+               "temperature": float(model.temperature.tau.detach()), "seconds": time.perf_counter() - t0}
+        done = epoch + 1
+        if val_pairs is not None and (done % cfg.eval_every == 0 or done == cfg.epochs):
+            metrics = evaluate(model, val_pairs, ks=ks)
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+            score = metrics[cfg.select_metric]
+            if run["best_score"] is None or score > run["best_score"]:
+                run["best_epoch"], run["best_score"] = done, score
+                if ckpt is not None:
+                    _save_best(ckpt / "best", model, {"epoch": done, "score": score, **now})
+                else:
+                    best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif val_pairs is None:
+            run["best_epoch"] = done
+        run["history"].append(row)
+        run["epoch"] = done
+        bar.set_postfix(loss=f"{mean_loss:.4f}", **({"val": f"{run['best_score']:.2f}"} if run["best_score"] is not None else {}))
+        if ckpt is not None and (done % cfg.ckpt_every == 0 or done == last_epoch):
+            _save_last(ckpt / "last", model, opt, gens, {**now, **run, "library_version": __version__})
+    bar.close()
+
+    if val_pairs is not None and run["best_epoch"] is not None:
+        if ckpt is not None:
+            load_weights(model, ckpt / "best")
+        elif best_in_memory is not None:
+            model.load_state_dict(best_in_memory, strict=True)
+    return TrainResult(run["history"], run["best_epoch"], run["best_score"], run["epoch"], ckpt)

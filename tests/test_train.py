@@ -1,0 +1,172 @@
+"""Training: it learns, it is deterministic, it resumes exactly, it selects on val, and it refuses bad input."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from fusemix_lite.adapters import AdapterConfig, FusionModel
+from fusemix_lite.store import PairedLatents
+from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param_groups, train
+
+DA, DB = 24, 16
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny matrices: one thread is faster and immune to other processes on the machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _problem(n_train=320, n_val=120, seed=0):
+    """y = random linear map of x plus noise; some items have two captions."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_val
+    x = torch.randn(n, DA, generator=g)
+    w = torch.randn(DA, DB, generator=g) / DA ** 0.5
+    cap = torch.cat([torch.arange(n), torch.arange(0, n, 4)])         # every 4th item: a 2nd caption
+    y = x[cap] @ w + 0.3 * torch.randn(len(cap), DB, generator=g)
+
+    def split(lo, hi, name):
+        keep = (cap >= lo) & (cap < hi)
+        return PairedLatents.from_arrays(x[lo:hi], y[keep], cap[keep] - lo, split=name)
+    return split(0, n_train, "train"), split(n_train, n, "val")
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return FusionModel(AdapterConfig(DA, out_dim=32, depth=1, expansion=2, dropout=0.1),
+                       AdapterConfig(DB, out_dim=32, depth=1, expansion=2, dropout=0.1))
+
+
+def _cfg(**kw):
+    return TrainConfig(**{"epochs": 4, "batch_size": 64, "warmup_steps": 4, "device": "cpu",
+                          "progress": False, **kw})
+
+
+def test_lr_schedule():
+    cfg = _cfg(lr=1e-3, min_lr=1e-6, warmup_steps=10)
+    lrs = [lr_at(s, cfg, 100) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3) and lrs[100] == pytest.approx(1e-6)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11])), "linear warm-up"
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])), "then decays"
+    assert lrs[55] == pytest.approx((1e-3 + 1e-6) / 2), "cosine: half-way at mid-decay"
+
+
+def test_weight_decay_only_on_matrices():
+    m = _model()
+    decay, other = param_groups(m, 0.1)
+    assert decay["weight_decay"] == 0.1 and other["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in decay["params"])
+    assert any(p is m.temperature.tau for p in other["params"])
+    assert any(p is m.adapter_a.norm.weight for p in other["params"])
+    assert any(p is m.adapter_a.proj.bias for p in other["params"])
+    assert sum(p.numel() for g in (decay, other) for p in g["params"]) == sum(p.numel() for p in m.parameters())
+
+
+def test_training_raises_validation_recall_and_loads_best():
+    tr, va = _problem()
+    model = _model()
+    before = evaluate(model, va)["t2i_R@1"]
+    res = train(model, tr, va, _cfg(epochs=10, lr=3e-3, batch_size=32, select_metric="mean_recall"))
+    assert len(res.history) == 10 and res.epochs_done == 10
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    after = evaluate(model, va)
+    assert after["t2i_R@1"] > before + 40, (before, after["t2i_R@1"])     # about 1 % -> 70 %
+    assert after["mean_recall"] == pytest.approx(res.best_score), "the best val epoch is loaded at the end"
+    assert res.best_score == max(h["val_mean_recall"] for h in res.history)
+    for key in ("loss", "lr", "temperature", "seconds", "val_t2i_R@1", "val_i2t_R@10"):
+        assert key in res.history[0]
+
+
+def test_deterministic_per_seed():
+    tr, va = _problem()
+    m1, m2, m3 = _model(), _model(), _model()
+    train(m1, tr, None, _cfg(epochs=2))
+    train(m2, tr, None, _cfg(epochs=2))
+    train(m3, tr, None, _cfg(epochs=2, seed=1))
+    s1, s2, s3 = m1.state_dict(), m2.state_dict(), m3.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not all(torch.equal(s1[k], s3[k]) for k in s1)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    tr, va = _problem()
+    cfg = _cfg(epochs=4, eval_every=1)
+    full = _model()
+    ref = train(full, tr, va, cfg)
+    part = _model()
+    first = train(part, tr, va, cfg, ckpt_dir=tmp_path, stop_after=2)
+    assert first.epochs_done == 2
+    for p in tmp_path.rglob("*"):
+        assert p.is_dir() or p.suffix in (".safetensors", ".json"), f"unexpected checkpoint file {p}"
+    resumed = _model(seed=99)                                        # weights come from the checkpoint
+    res = train(resumed, tr, va, _cfg(epochs=4, eval_every=1, progress=True, ckpt_every=3),
+                ckpt_dir=tmp_path, resume=True)
+    assert res.epochs_done == 4 and res.best_epoch == ref.best_epoch and res.best_score == ref.best_score
+    drop = lambda hist: [{k: v for k, v in h.items() if k != "seconds"} for h in hist]  # noqa: E731
+    assert drop(res.history) == drop(ref.history)
+    sf, sr = full.state_dict(), resumed.state_dict()
+    assert all(torch.equal(sf[k], sr[k]) for k in sf), "bit-identical to the uninterrupted run"
+    # a finished run resumes to itself (a cache hit for a notebook re-run)
+    again = _model(seed=5)
+    assert train(again, tr, va, cfg, ckpt_dir=tmp_path, resume=True).history == res.history
+    assert all(torch.equal(sf[k], again.state_dict()[k]) for k in sf)
+    fresh = load_weights(_model(seed=7), tmp_path / "best")
+    assert evaluate(fresh, va)[cfg.select_metric] == pytest.approx(res.best_score)
+
+
+def test_resume_refuses_another_run(tmp_path):
+    tr, va = _problem()
+    train(_model(), tr, va, _cfg(epochs=2), ckpt_dir=tmp_path, stop_after=1)
+    with pytest.raises(ValueError, match=r"TrainConfig.batch_size: 64 in the checkpoint, 32 now"):
+        train(_model(), tr, va, _cfg(epochs=2, batch_size=32), ckpt_dir=tmp_path, resume=True)
+    other = FusionModel(AdapterConfig(DA, out_dim=32, depth=2), AdapterConfig(DB, out_dim=32, depth=2))
+    with pytest.raises(ValueError, match="model_config"):
+        train(other, tr, va, _cfg(epochs=2), ckpt_dir=tmp_path, resume=True)
+    with pytest.raises(FileExistsError, match="resume=True"):
+        train(_model(), tr, va, _cfg(epochs=2), ckpt_dir=tmp_path)
+    with pytest.raises(ValueError, match="needs the ckpt_dir"):
+        train(_model(), tr, va, _cfg(), resume=True)
+    meta = json.loads((tmp_path / "last" / "state.json").read_text())
+    assert meta["epoch"] == 1 and meta["train_config"]["batch_size"] == 64
+
+
+@pytest.mark.parametrize("kw", [dict(augment="none"), dict(augment="noise"), dict(augment="quantize"),
+                                dict(mix_mode="permute", alpha=0.4)])
+def test_other_augmentations_train(kw):
+    tr, _ = _problem()
+    res = train(_model(), tr, None, _cfg(epochs=1, **kw))
+    assert math.isfinite(res.history[0]["loss"]) and res.best_epoch == 1 and res.best_score is None
+
+
+def test_refuses_selection_on_test_split():
+    tr, va = _problem()
+    test = PairedLatents(va.items, va.texts, va.caption_item, split="test")
+    with pytest.raises(ValueError, match="'test' split"):
+        train(_model(), tr, test, _cfg())
+
+
+def test_bad_inputs():
+    tr, va = _problem()
+    with pytest.raises(ValueError, match="batch_size 1000 is larger than the 400 training pairs"):
+        train(_model(), tr, va, _cfg(batch_size=1000))
+    wrong = PairedLatents.from_arrays(torch.randn(10, DA + 1), torch.randn(10, DB))
+    with pytest.raises(ValueError, match=f"dim {DA + 1}.*expects {DA}"):
+        train(_model(), wrong, None, _cfg(batch_size=4))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        PairedLatents.from_arrays(torch.full((4, DA), float("nan")), torch.randn(4, DB))
+    with pytest.raises(ValueError, match="empty split"):
+        PairedLatents.from_arrays(torch.randn(0, DA), torch.randn(0, DB))
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(augment="cutmix")
+    with pytest.raises(ValueError, match="alpha"):
+        TrainConfig(alpha=0.0)
+    with pytest.raises(ValueError, match="select_metric"):
+        TrainConfig(select_metric="t2i_mean_rank")
+    with pytest.raises(ValueError, match="min_lr"):
+        TrainConfig(lr=1e-3, min_lr=1e-2)
