@@ -1,0 +1,31 @@
+"""Run a chapter with papermill at small parameters and return the values it saved.
+
+All chapter tests share one FUSEMIX_HOME (the ``book_home`` fixture in conftest.py) and the same
+small dataset sizes, so the latents that one chapter extracts are cache hits for the next, as in
+the book.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+# Small sizes shared by every chapter test (keep them identical across chapters: cache hits).
+SMALL_SCENES = {"n_train": 300, "n_val": 60, "n_test": 100, "n_compositional": 60}
+SMALL_AUDIO = {"n_audio_train": 120, "n_audio_val": 30, "n_audio_test": 40}
+
+
+def run_chapter(stem: str, tmp_path: Path, **params) -> dict:
+    """Execute ``book/<stem>.ipynb`` with ``params`` and return its saved ``values`` dict."""
+    import papermill as pm
+
+    path = BOOK / f"{stem}.ipynb"
+    results = tmp_path / "results.json"
+    pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(BOOK), kernel_name="python3",
+                        parameters={**params, "results_path": str(results)}, progress_bar=False)
+    data = json.loads(results.read_text())
+    assert data["chapter"] == stem
+    assert data["provenance"]["run_time_s"] >= 0
+    return data["values"]
