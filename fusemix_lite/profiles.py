@@ -39,7 +39,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "offline": Profile(
         name="offline",
-        image_encoder="efficientnet-lite0",
+        image_encoder="efficientnet-lite0-128",
         text_encoder="minilm-l6",
         audio_encoder="whisper-tiny.en",
         image_text_dataset="scenes",

@@ -77,7 +77,7 @@ def test_assign_splits_stratified_and_deterministic():
 
 def test_profiles_and_registry():
     off = get_profile("offline")
-    assert off.offline and off.image_encoder == "efficientnet-lite0"
+    assert off.offline and off.image_encoder == "efficientnet-lite0-128"
     assert json.loads(json.dumps(off.to_dict()))["text_encoder"] == "minilm-l6"
     assert off.with_(epochs=3).epochs == 3 and off.epochs != 3
     with pytest.raises(UnknownNameError, match="known profiles: full, offline"):

