@@ -1,0 +1,35 @@
+import math
+from pathlib import Path
+
+import pytest
+
+from chapters import SMALL_SCENES, run_chapter
+
+
+@pytest.mark.slow
+def test_training_adapters_executes(book_home, tmp_path):
+    epochs = 6
+    v = run_chapter("04_training_adapters", tmp_path, **SMALL_SCENES, epochs=epochs, batch_size=256,
+                    hand_steps=8)
+    n_test = SMALL_SCENES["n_test"]
+    assert v["chance_t2i_r1"] == pytest.approx(100 / n_test)
+    # trained adapters retrieve far above chance (1 % for 100 test images)
+    assert v["test_t2i_r1"] > 3 * v["chance_t2i_r1"]
+    assert v["test_i2t_r1"] > 3 * v["chance_t2i_r1"]
+    assert 1 <= v["best_epoch"] <= v["epochs_done"] == epochs
+    assert 0 <= v["val_t2i_r1"] <= 100
+    # the hand-written loop learns: loss below its first step, which is about log(B/2)
+    assert v["hand_loss_last"] < v["hand_loss_first"]
+    assert abs(v["hand_loss_first"] - v["hand_chance"]) < 0.5
+    # parameter counts: the paper's adapters for DINOv2-g + BGE-large are ~110 M, the CPU preset far less
+    assert 100 < v["params_paper_paper"] < 120
+    assert v["params_cpu_offline"] < v["params_paper_offline"] < v["params_paper_paper"]
+    assert v["toy_loss_tau007"] < v["toy_loss_tau1"] < math.log(3) + 0.05
+    assert 0.001 <= v["final_tau"] <= 0.5
+    assert v["sec_per_epoch"] > 0
+    assert Path(v["figure"]).stat().st_size > 10_000
+    # exercises
+    assert v["exercise_1"]["formula"] == v["exercise_1"]["counted"] == 8 * 1536**2 + 7 * 1536
+    assert abs(v["exercise_2"]["loss"] - v["exercise_2"]["log_b"]) < 0.3
+    assert 1.0 < v["exercise_3"] < 4.0
+    assert v["exercise_4"]["ours"] > 10 * v["exercise_4"]["paper"]
