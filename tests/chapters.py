@@ -16,6 +16,10 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 SMALL_SCENES = {"n_train": 300, "n_val": 60, "n_test": 100, "n_compositional": 60}
 SMALL_AUDIO = {"n_audio_train": 120, "n_audio_val": 30, "n_audio_test": 40}
 
+# A cell that runs longer than this fails the test instead of stalling CI (a lost kernel reply
+# otherwise waits forever); small-parameter cells take seconds to a few minutes.
+CELL_TIMEOUT_S = 1200
+
 
 def run_chapter(stem: str, tmp_path: Path, **params) -> dict:
     """Execute ``book/<stem>.ipynb`` with ``params`` and return its saved ``values`` dict."""
@@ -24,7 +28,8 @@ def run_chapter(stem: str, tmp_path: Path, **params) -> dict:
     path = BOOK / f"{stem}.ipynb"
     results = tmp_path / "results.json"
     pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(BOOK), kernel_name="python3",
-                        parameters={**params, "results_path": str(results)}, progress_bar=False)
+                        parameters={**params, "results_path": str(results)}, progress_bar=False,
+                        execution_timeout=CELL_TIMEOUT_S)
     data = json.loads(results.read_text())
     assert data["chapter"] == stem
     assert data["provenance"]["run_time_s"] >= 0

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from chapters import SMALL_SCENES, run_chapter
+
+TUXPAINT = Path("/usr/share/tuxpaint/stamps")
+EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+
+
+@pytest.mark.slow
+def test_retrieval_evaluation_executes(book_home, tmp_path):
+    v = run_chapter("05_retrieval_evaluation", tmp_path, **SMALL_SCENES, epochs=6, batch_size=256, n_seeds=2,
+                    real_epochs=12, real_batch_size=128, top_k=3)
+    chance = 100 / SMALL_SCENES["n_test"]
+    assert v["chance_r1"] == pytest.approx(chance)
+    m = v["test_metrics"]
+    assert m["t2i_R@1"] > 3 * chance and m["i2t_R@1"] > 3 * chance
+    assert m["t2i_R@1"] <= m["t2i_R@5"] <= m["t2i_R@10"] <= 100
+    assert 1 <= m["t2i_median_rank"] <= SMALL_SCENES["n_test"]
+    # every method of the comparison was evaluated, all above chance except possibly the weakest
+    base = v["baselines_t2i_r1"]
+    assert set(base) == {"FuseMix", "no augmentation", "Gaussian noise", "Procrustes", "CCA"}
+    assert all(0 <= r <= 100 for r in base.values())
+    assert base["Procrustes"] > 2 * chance and base["CCA"] > 2 * chance
+    assert v["fm_std_t2i_r1"] >= 0
+    # compositional split evaluated at the same gallery size as test
+    comp = v["compositional"]
+    assert 0 <= comp["compositional_t2i_R@1"] <= 100 and comp["test_same_size_t2i_R@1"] > 100 / SMALL_SCENES["n_compositional"]
+    for key in ("figure_baselines", "figure_gallery"):
+        assert Path(v[key]).stat().st_size > 10_000
+    # exercises: an independent Recall@1; smaller galleries can only help; R@1 by scene size
+    assert v["exercise_1"]["brute"] == pytest.approx(v["exercise_1"]["library"], abs=1e-4)
+    assert v["exercise_1"]["library"] == pytest.approx(m["t2i_R@1"])
+    assert v["exercise_2"]["quarters"] >= v["exercise_2"]["full"]
+    ex3 = v["exercise_3"]
+    assert set(ex3) == {"1", "2", "3"} and all(0 <= r <= 100 for r in ex3.values())
+    # real data, where the Debian packages are installed
+    expected = {n for n, p in (("tuxpaint", TUXPAINT), ("emoji", EMOJI_FONT)) if p.exists()}
+    assert set(v["real_datasets"]) == expected
+    for name in expected:
+        strict, same = v[f"{name}_strict"], v[f"{name}_identical"]
+        assert same["t2i_R@1"] >= strict["t2i_R@1"] and same["i2t_R@1"] >= strict["i2t_R@1"]
+        assert strict["t2i_R@10"] > 0
+    if "tuxpaint" in expected:
+        assert v["tuxpaint_repeated"] > 0  # Tux Paint repeats captions ("A goat.")
