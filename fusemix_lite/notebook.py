@@ -28,7 +28,12 @@ class Results:
         self.values: dict = {}
 
     def glue(self, name: str, value, display: bool = False):
-        """Record ``value`` under ``name`` and glue it for the book's prose."""
+        """Record ``value`` under ``name`` and glue it for the book's prose.
+
+        NumPy and 0-d torch scalars become Python numbers first: the book formats glued numbers
+        (``{glue:text}`name:.1f` ``) from their text form, and ``np.float64(3.2)`` is not a float.
+        """
+        value = as_python_scalar(value)
         self.values[name] = value
         try:
             from myst_nb import glue
@@ -47,6 +52,13 @@ class Results:
         """Write values and provenance to ``path`` (no-op for an empty path)."""
         save_results(path, {"chapter": self.chapter, "values": self.values,
                             "provenance": provenance(self.params)})
+
+
+def as_python_scalar(value):
+    """``value`` as a Python int/float/bool if it is a NumPy or 0-d torch scalar, else unchanged."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
 
 
 def widgets_available() -> bool:
