@@ -1,0 +1,42 @@
+import math
+from pathlib import Path
+
+import pytest
+
+from chapters import SMALL_SCENES, run_chapter
+
+
+@pytest.mark.slow
+def test_mixup_in_latent_space_executes(book_home, tmp_path):
+    v = run_chapter("03_mixup_in_latent_space", tmp_path, **SMALL_SCENES, compare_epochs=4, n_batches=10)
+    assert v["matches_library"] is True
+    # the CCA judge works on clean pairs
+    assert v["cca_val_t2i_r1"] > 3 * v["val_chance_r1"]
+    # shared mixing keeps pairs aligned; breaking lambda or the partner does not
+    assert abs(v["pos_shared"] - v["pos_clean"]) < 0.1
+    assert v["pos_shared"] > v["pos_indep_lambda"] > v["pos_both"]
+    assert v["pos_shared"] > v["pos_indep_partner"] > v["pos_both"]
+    assert v["r1_shared"] > v["r1_indep_partner"] and v["r1_shared"] > v["r1_both"]
+    assert v["r1_both"] > v["inbatch_chance"] * 0.5
+    assert v["near_edge"]["0.2"] > v["near_edge"]["1.0"] > v["near_edge"]["8.0"]
+    losses = v["training_comparison"]["last-epoch train loss"]
+    assert len(losses) == 3 and all(math.isfinite(x) for x in losses.values())
+    # shared mixing trains; broken mixing trains worse (lower val R@1, higher loss)
+    r1 = v["training_comparison"]["val t2i R@1"]
+    assert r1["FuseMix (shared)"] > r1["independent partner"] + 5
+    assert r1["FuseMix (shared)"] > 3 * v["val_chance_r1"]
+    assert losses["FuseMix (shared)"] < min(losses["independent lambda"], losses["independent partner"])
+    assert v["loss_shared"] < v["loss_chance"]
+    for name in ("lambda_hist", "lambda_sweep", "mixed_pair_path", "training_comparison"):
+        assert Path(v[f"figure_{name}"]).stat().st_size > 10_000
+    # the pictured pair: at lambda = 0 the FuseMix caption matches the mixed image, the wrong-partner
+    # caption does not; at lambda = 1 nothing is mixed and both captions are the same
+    mp = v["mixed_pair"]
+    assert mp["cos_fusemix"]["0.00"] > mp["cos_wrong"]["0.00"] + 0.2
+    assert mp["cos_fusemix"]["1.00"] == pytest.approx(mp["cos_wrong"]["1.00"], abs=1e-5)
+    assert len({mp["i"], mp["j"], mp["k"]}) == 3
+    # exercises
+    assert v["exercise_1"]["permute"] == 2 * v["exercise_1"]["halves"]
+    assert abs(v["exercise_2"]["exact"] - 0.673) < 0.01
+    assert abs(v["exercise_2"]["exact"] - v["exercise_2"]["sampled"]) < 0.04
+    assert v["exercise_3"]["clean"] > v["inbatch_chance"] and v["exercise_3"]["mixed_0.5"] > v["inbatch_chance"]

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from chapters import SMALL_AUDIO, SMALL_SCENES, run_chapter
+
+
+@pytest.mark.slow
+def test_audio_to_image_executes(book_home, tmp_path):
+    v = run_chapter("08_audio_to_image", tmp_path, **SMALL_SCENES, **SMALL_AUDIO, gen_steps=60, epochs=20,
+                    clf_epochs=15, sample_steps=6, n_seeds=2)
+    # the generator trains (its loss falls), is cached, and a fixed seed gives the same samples
+    assert v["loss_last"] < 0.8 * v["loss_first"]
+    assert v["second_call_cached"] is True
+    assert v["same_seed_same_images"] is True
+    # only the audio adapter learns; the text side is the generator's conditioning space, frozen
+    assert v["aligner_trainable"] > 0 and v["aligner_frozen_trainable"] == 0
+    # retrieval check: aligned clips land nearer their own caption latent than the others
+    assert v["audio_chance"] == pytest.approx(100 / SMALL_AUDIO["n_audio_test"])
+    assert v["a2t_r1"] > 3 * v["audio_chance"]
+    assert v["cos_own"] > v["cos_others"] + 0.1
+    # the mean-difference shift brings clips nearer their captions without hurting retrieval much
+    assert v["cos_shift"] > v["cos_own"]
+    assert v["a2t_r1_shift"] > 3 * v["audio_chance"]
+    # scores: percentages, the judge reads real scenes' colours well above chance (10 %)
+    table = v["score_table"]
+    assert set(table) == {"real scene (ceiling)", "text", "audio (aligned)", "audio (aligned + shift)",
+                          "none (floor)"}
+    assert all(0 <= x <= 100 for row in table.values() for x in row.values())
+    assert v["real_colour"] > 30
+    assert v["scene_real_colour"] > 30
+    for key in ("figure_text_to_image", "figure_audio_to_image", "figure_scores"):
+        assert Path(v[key]).stat().st_size > 5_000, key
+    # exercises
+    assert set(v["exercise_1"]) == {f"{m}_w{w}_colour" for m in ("text", "audio") for w in ("1", "5")}
+    assert all(0 <= x <= 100 for x in v["exercise_1"].values())
+    assert 0 <= v["exercise_2"]["nearest_caption_colour"] <= 100
+    assert -1 <= v["exercise_3"]["beep_max_cos"] <= 1 and -1 <= v["exercise_3"]["speech_max_cos"] <= 1
+    if v["unclip_shape"] is not None:  # diffusers installed: the tiny unCLIP wiring ran
+        assert v["unclip_shape"] == [2, 3, 32, 32]

@@ -1,0 +1,264 @@
+"""The offline generator (rectified flow + CFG), the attribute scorer, and the unCLIP wiring."""
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+
+from fusemix_lite.attributes import (AttributeConfig, encode_labels, load_attribute_classifier, palette_colour,
+                                     predict, save_attribute_classifier, scene_labels, score,
+                                     train_attribute_classifier)
+from fusemix_lite.generator import (GeneratorConfig, cached_generator, condition_aligner, load_generator, sample,
+                                   save_generator, train_generator)
+
+PALETTE = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 210, 40)}
+BG = (200, 200, 200)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensors: one thread is faster and immune to other processes on the machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _blobs(n, size=16, seed=0):
+    """One flat square or disc of one of four colours at a random place on grey. Images in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    colour = torch.randint(0, 4, (n,), generator=g)
+    shape = torch.randint(0, 2, (n,), generator=g)  # 0 square, 1 disc
+    r = size // 4
+    cx = torch.randint(r, size - r, (n,), generator=g)
+    cy = torch.randint(r, size - r, (n,), generator=g)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    pal = torch.tensor(list(PALETTE.values()), dtype=torch.float32) / 255
+    imgs = torch.tensor(BG, dtype=torch.float32)[None, :, None, None].repeat(n, 1, size, size) / 255
+    for i in range(n):
+        dx, dy = (xx - cx[i]).abs(), (yy - cy[i]).abs()
+        mask = (dx <= r) & (dy <= r) if shape[i] == 0 else (dx**2 + dy**2 <= r**2)
+        imgs[i][:, mask] = pal[colour[i]][:, None]
+    return imgs, colour, shape
+
+
+def _cond(colour, shape, dim=12):
+    """A fixed 'caption embedding': one-hot colour and shape, zero-padded to ``dim``."""
+    c = torch.zeros(len(colour), dim)
+    c[torch.arange(len(colour)), colour] = 1.0
+    c[torch.arange(len(colour)), 4 + shape] = 1.0
+    return c
+
+
+@pytest.fixture(scope="module")
+def trained():
+    imgs, colour, shape = _blobs(96)
+    cfg = GeneratorConfig.tiny(cond_dim=12, steps=60, seed=0)
+    model, hist = train_generator(imgs * 2 - 1, _cond(colour, shape), cfg, progress=False)
+    return model, hist, cfg
+
+
+# ---- generator --------------------------------------------------------------------------------
+
+
+def test_loss_falls_and_history(trained):
+    model, hist, cfg = trained
+    assert hist[-1]["step"] == cfg.steps
+    assert {"step", "loss", "lr", "seconds"} <= set(hist[0])
+    assert hist[-1]["loss"] < 0.85 * hist[0]["loss"]  # ~ 1 + E[x^2] at the start (zero-initialised head)
+    assert not model.training
+
+
+def test_sample_shape_range_determinism(trained):
+    model, _, cfg = trained
+    c = _cond(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]))
+    a = sample(model, c, steps=4, guidance=2.0, seed=3)
+    b = sample(model, c, steps=4, guidance=2.0, seed=3)
+    assert a.shape == (3, 3, cfg.image_size, cfg.image_size)
+    assert a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, sample(model, c, steps=4, guidance=2.0, seed=4))
+
+
+def test_conditioning_changes_the_sample(trained):
+    model, _, _ = trained
+    red = _cond(torch.tensor([0]), torch.tensor([0]))
+    blue = _cond(torch.tensor([2]), torch.tensor([0]))
+    a = sample(model, red, steps=4, guidance=3.0, seed=0)
+    b = sample(model, blue, steps=4, guidance=3.0, seed=0)
+    assert (a - b).abs().mean() > 1e-3
+    # guidance 0 ignores the condition entirely
+    assert torch.allclose(sample(model, red, steps=4, guidance=0.0, seed=0),
+                          sample(model, blue, steps=4, guidance=0.0, seed=0))
+
+
+def test_training_is_deterministic():
+    imgs, colour, shape = _blobs(32, size=8)
+    cfg = GeneratorConfig.tiny(image_size=8, cond_dim=12, steps=5)
+    m1, h1 = train_generator(imgs * 2 - 1, _cond(colour, shape), cfg, progress=False)
+    m2, h2 = train_generator(imgs * 2 - 1, _cond(colour, shape), cfg, progress=False)
+    assert [r["loss"] for r in h1] == [r["loss"] for r in h2]
+    for (k, v), (_, w) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_checkpoint_round_trip(trained, tmp_path):
+    model, _, _ = trained
+    save_generator(model, tmp_path / "gen", extra={"text_encoder": "minilm-l6"})
+    loaded, extra = load_generator(tmp_path / "gen")
+    assert extra == {"text_encoder": "minilm-l6"}
+    assert loaded.cfg == model.cfg
+    c = _cond(torch.tensor([1, 3]), torch.tensor([1, 0]))
+    assert torch.equal(sample(model, c, steps=3, seed=1), sample(loaded, c, steps=3, seed=1))
+    assert not list(tmp_path.glob("gen/*.tmp"))
+    with pytest.raises(FileNotFoundError, match="generator.safetensors"):
+        (tmp_path / "gen" / "generator.safetensors").unlink()
+        load_generator(tmp_path / "gen")
+
+
+def test_bad_input_is_refused(trained):
+    model, _, cfg = trained
+    imgs, colour, shape = _blobs(8)
+    good = _cond(colour, shape)
+    with pytest.raises(ValueError, match=r"cond must have shape \[N, 12\]"):
+        train_generator(imgs * 2 - 1, torch.zeros(8, 7), cfg, progress=False)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        train_generator(imgs * 255, good, cfg, progress=False)
+    with pytest.raises(ValueError, match="shape"):
+        train_generator(imgs[:, :1] * 2 - 1, good, cfg, progress=False)
+    with pytest.raises(ValueError, match="image_size=16"):
+        train_generator(torch.zeros(8, 3, 32, 32), good, cfg, progress=False)
+    with pytest.raises(ValueError, match="8 images but 5"):
+        train_generator(imgs * 2 - 1, good[:5], cfg, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        train_generator(imgs * 2 - 1, good * float("nan"), cfg, progress=False)
+    with pytest.raises(ValueError, match=r"cond must have shape \[N, 12\]"):
+        sample(model, torch.zeros(2, 384))
+    with pytest.raises(ValueError, match="steps"):
+        sample(model, good[:1], steps=0)
+    with pytest.raises(ValueError, match="multiple of"):
+        GeneratorConfig(image_size=30)
+    with pytest.raises(ValueError, match="patch"):
+        GeneratorConfig(patch=3)
+    with pytest.raises(ValueError, match="cond_dropout"):
+        GeneratorConfig(cond_dropout=1.0)
+
+
+def test_cached_generator_trains_once_per_config_and_data(tmp_path):
+    imgs, colour, shape = _blobs(24, size=8)
+    x, c = imgs * 2 - 1, _cond(colour, shape)
+    cfg = GeneratorConfig.tiny(image_size=8, cond_dim=12, steps=3)
+    m1, h1, f1, hit1 = cached_generator(x, c, cfg, tmp_path, extra={"text_encoder": "t"}, progress=False)
+    m2, h2, f2, hit2 = cached_generator(x, c, cfg, tmp_path, extra={"text_encoder": "t"}, progress=False)
+    assert (hit1, hit2) == (False, True) and f1 == f2 and h1 == h2
+    assert all(torch.equal(v, w) for v, w in zip(m1.state_dict().values(), m2.state_dict().values()))
+    _, _, f3, hit3 = cached_generator(x, c, GeneratorConfig.tiny(image_size=8, cond_dim=12, steps=4), tmp_path,
+                                      extra={"text_encoder": "t"}, progress=False)
+    _, _, f4, hit4 = cached_generator(x, c.flip(0), cfg, tmp_path, extra={"text_encoder": "t"}, progress=False)
+    assert not hit3 and not hit4 and len({f1, f3, f4}) == 3
+
+
+def test_condition_aligner_keeps_the_conditioning_space(trained):
+    model, _, _ = trained
+    aligner = condition_aligner(in_dim=20, cond_dim=12)
+    y = _cond(torch.tensor([0, 2, 3]), torch.tensor([1, 0, 1])) + 0.05 * torch.randn(3, 12)
+    # the frozen text side is the conditioning space itself: the generator sees no difference
+    assert torch.allclose(sample(model, y, steps=3, seed=0), sample(model, aligner.encode_b(y), steps=3, seed=0), atol=1e-4)
+    assert all(not p.requires_grad for p in aligner.adapter_b.parameters())
+    assert all(p.requires_grad for p in aligner.adapter_a.parameters())
+    assert aligner.encode_a(torch.randn(5, 20)).shape == (5, 12)
+    clip_like = condition_aligner(in_dim=20, cond_dim=12, standardise=False)
+    assert torch.allclose(clip_like.encode_b(y), torch.nn.functional.normalize(y, dim=1), atol=1e-6)
+    with pytest.raises(ValueError, match="in_dim and cond_dim"):
+        condition_aligner(0, 12)
+
+
+# ---- attribute scorer -------------------------------------------------------------------------
+
+
+def test_attribute_classifier_above_chance_on_held_out(tmp_path):
+    imgs, colour, shape = _blobs(480, seed=1)
+    labels = {"colour": colour, "shape": shape}
+    classes = {"colour": list(PALETTE), "shape": ["square", "circle"]}
+    cfg = AttributeConfig(image_size=16, channels=8, epochs=6, batch_size=32)
+    tr, te = slice(0, 400), slice(400, 480)
+    model, hist = train_attribute_classifier(imgs[tr], {k: v[tr] for k, v in labels.items()}, classes, cfg)
+    acc = score(model, imgs[te], {k: v[te] for k, v in labels.items()})
+    assert acc["colour"] > 0.6 and acc["shape"] > 0.65, acc  # chance: 0.25 and 0.5
+    assert acc["all"] <= min(acc["colour"], acc["shape"])
+    assert len(hist) == cfg.epochs and "train_acc_colour" in hist[-1]
+    # deterministic per seed, and the checkpoint reproduces the predictions
+    again, _ = train_attribute_classifier(imgs[tr], {k: v[tr] for k, v in labels.items()}, classes, cfg)
+    assert all(torch.equal(a, b) for a, b in zip(predict(model, imgs[te]).values(), predict(again, imgs[te]).values()))
+    save_attribute_classifier(model, tmp_path / "attr")
+    loaded = load_attribute_classifier(tmp_path / "attr")
+    assert loaded.classes == model.classes
+    assert torch.equal(predict(loaded, imgs[te])["colour"], predict(model, imgs[te])["colour"])
+
+
+def test_attribute_bad_input():
+    imgs, colour, shape = _blobs(8)
+    cfg = AttributeConfig(image_size=16, channels=8, epochs=1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        train_attribute_classifier(imgs * 2 - 1, {"colour": colour}, cfg=cfg)
+    with pytest.raises(ValueError, match="entries for 8 images"):
+        train_attribute_classifier(imgs, {"colour": colour[:3]}, cfg=cfg)
+    with pytest.raises(ValueError, match="LongTensor"):
+        train_attribute_classifier(imgs, {"colour": colour.float()}, cfg=cfg)
+    with pytest.raises(ValueError, match="empty"):
+        train_attribute_classifier(imgs, {}, cfg=cfg)
+    with pytest.raises(ValueError, match="not among the classes"):
+        encode_labels({"colour": ["red", "mauve"]}, classes={"colour": ["red", "blue"]})
+
+
+def test_palette_colour_reads_flat_shapes():
+    imgs, colour, _ = _blobs(40, seed=2)
+    idx, names = palette_colour(imgs, PALETTE)
+    assert names == list(PALETTE)
+    assert torch.equal(idx, colour)
+
+
+def test_scene_labels_and_encoding():
+    metas = [{"objects": [{"shape": "star", "colour": "red", "r": 0.1, "position": "left", "size": "small"},
+                          {"shape": "heart", "colour": "blue", "r": 0.2, "position": "top", "size": "large"}]},
+             {"objects": [{"shape": "circle", "colour": "red", "r": 0.1, "position": "centre", "size": "medium"}]}]
+    lab = scene_labels(metas, ("colour", "shape", "position", "count"))
+    assert lab == {"colour": ["blue", "red"], "shape": ["heart", "circle"], "position": ["top", "centre"],
+                   "count": ["2", "1"]}
+    y, classes = encode_labels(lab)
+    assert classes["colour"] == ["blue", "red"] and y["colour"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="unknown scene attributes"):
+        scene_labels(metas, ("texture",))
+    with pytest.raises(ValueError, match="no 'objects'"):
+        scene_labels([{}])
+
+
+# ---- unCLIP wiring (full profile, run offline on a tiny random pipeline) ------------------------
+
+HAS_DIFFUSERS = importlib.util.find_spec("diffusers") is not None
+
+
+@pytest.mark.skipif(not HAS_DIFFUSERS, reason="diffusers is optional (pip install diffusers); unCLIP wiring not tested")
+def test_unclip_wiring_on_a_tiny_random_pipeline():
+    from fusemix_lite.unclip import embed_dim_of, generate, rescale, tiny_stable_unclip, typical_norm
+
+    pipe = tiny_stable_unclip(embed_dim=24, image_size=16, seed=0)
+    assert embed_dim_of(pipe) == 24
+    assert typical_norm(pipe) == pytest.approx(24 ** 0.5)  # mean 0, std 1 in a fresh normaliser
+    aligned = torch.nn.functional.normalize(torch.randn(2, 24, generator=torch.Generator().manual_seed(0)), dim=1)
+    a = generate(pipe, aligned, steps=2, guidance=3.0, seed=0)
+    assert a.shape == (2, 3, 16, 16) and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, generate(pipe, aligned, steps=2, guidance=3.0, seed=0))
+    assert not torch.equal(a, generate(pipe, aligned.flip(0), steps=2, guidance=3.0, seed=0))
+    assert torch.allclose(rescale(aligned, 5.0).norm(dim=1), torch.full((2,), 5.0))
+    with pytest.raises(ValueError, match="expects 24-d image embeddings, got 384-d"):
+        generate(pipe, torch.randn(2, 384), steps=2)
+
+
+def test_missing_diffusers_names_the_install(monkeypatch):
+    from fusemix_lite import unclip
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # makes `import diffusers` fail
+    with pytest.raises(ImportError, match="pip install diffusers"):
+        unclip.require_diffusers()
