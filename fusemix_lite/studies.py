@@ -7,7 +7,7 @@ they can take.
 - quality: :func:`corrupt_captions`, a known fraction of captions made worse (or mispaired);
 - seeds: :func:`run_seeds` and :func:`summarise` turn per-seed results into mean +- std.
 
-Introduced in chapter 10.
+Introduced in chapter 9.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def kernel_matrix(latents: torch.Tensor | np.ndarray, kernel: str = "poly2",
                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The full [N, N] DPP kernel on L2-normalised latents: ``(<x, y> + 1)^2`` for "poly2" (the
     paper's), ``<x, y>`` for "linear" (rank <= d, so it cannot pick more than d points).
-    Introduced in chapter 10."""
+    Introduced in chapter 9."""
     _check_kernel(kernel)
     x = _normalised(latents, dtype, None)
     out = _kernel(x, x, kernel)
@@ -107,7 +107,7 @@ def kdpp_greedy(latents: torch.Tensor | np.ndarray, k: int, kernel: str = "poly2
     (d + 1)(d + 2) / 2 - 1, the linear one d. The official code (``FeaturePairDataset``'s ``dpp``)
     runs the same algorithm on a full float64 numpy kernel and silently returns fewer than k points
     in that case. Runs on ``device`` (default: where the latents are); float32
-    is about 2-3x faster on CPU but may break near-ties differently. Introduced in chapter 10.
+    is about 2-3x faster on CPU but may break near-ties differently. Introduced in chapter 9.
     """
     _check_kernel(kernel)
     x = _normalised(latents, dtype, device)
@@ -149,7 +149,7 @@ def kdpp_greedy(latents: torch.Tensor | np.ndarray, k: int, kernel: str = "poly2
 def nested_subsets(n: int, sizes: Iterable[int], seed: int) -> list[np.ndarray]:
     """Uniform random subsets of ``range(n)`` of the given sizes, each the prefix of one seeded
     permutation, so a smaller subset always lies inside a larger one (the quantity study). Each
-    subset is returned sorted. Introduced in chapter 10."""
+    subset is returned sorted. Introduced in chapter 9."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an int >= 0, got {n!r}")
     sizes = [_check_count(s, n, "size") for s in sizes]
@@ -159,7 +159,7 @@ def nested_subsets(n: int, sizes: Iterable[int], seed: int) -> list[np.ndarray]:
 
 def uniform_subset(n: int, k: int, seed: int) -> np.ndarray:
     """``k`` of ``range(n)`` drawn uniformly without replacement, sorted; the diversity study's
-    baseline. Equal to ``nested_subsets(n, [k], seed)[0]``. Introduced in chapter 10."""
+    baseline. Equal to ``nested_subsets(n, [k], seed)[0]``. Introduced in chapter 9."""
     if isinstance(n, (int, np.integer)) and n >= 0:
         _check_count(k, n)
     return nested_subsets(n, [k], seed)[0]
@@ -196,7 +196,7 @@ class Corrupted:
 
 def n_corrupted(n: int, rate: float) -> int:
     """How many of ``n`` entries a corruption at ``rate`` changes: ``round(rate * n)``, halves
-    rounded up. Introduced in chapter 10."""
+    rounded up. Introduced in chapter 9."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)):
         raise TypeError(f"rate must be a number in [0, 1], got {type(rate).__name__}")
     if not 0.0 <= float(rate) <= 1.0:  # also rejects NaN
@@ -242,7 +242,7 @@ def corrupt_captions(captions: Sequence[str], kind: str, rate: float, seed: int,
     - "shuffle_pairs": mispair the chosen captions by a cyclic shift among themselves; returns the
       ``permutation`` (at least two entries are moved whenever any are).
 
-    Raises ``ValueError`` if too few captions can be changed that way. Introduced in chapter 10.
+    Raises ``ValueError`` if too few captions can be changed that way. Introduced in chapter 9.
     """
     if kind not in CORRUPTIONS:
         raise UnknownNameError(f"unknown corruption kind {kind!r}; known kinds: {', '.join(CORRUPTIONS)}")
@@ -301,7 +301,7 @@ def corrupt_captions(captions: Sequence[str], kind: str, rate: float, seed: int,
 
 def run_seeds(fn: Callable[[int], Mapping | Sequence[Mapping]], seeds: Iterable[int]) -> pd.DataFrame:
     """Call ``fn(seed)`` for each seed; it returns one record (a dict) or a list of them. Returns
-    all records as rows, with a "seed" column. Introduced in chapter 10."""
+    all records as rows, with a "seed" column. Introduced in chapter 9."""
     rows: list[dict] = []
     for seed in seeds:
         out = fn(seed)
@@ -316,7 +316,7 @@ def summarise(records: pd.DataFrame | Sequence[Mapping], by: str | Sequence[str]
               metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean and sample std (ddof=1; 0 for a single seed) of each metric per group of ``by``, one row
     per group with columns ``<metric>_mean``, ``<metric>_std`` and ``n``; ready for error bars.
-    ``metrics`` defaults to every numeric column except ``by`` and "seed". Introduced in chapter 10."""
+    ``metrics`` defaults to every numeric column except ``by`` and "seed". Introduced in chapter 9."""
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in by + list(metrics or []) if c not in df.columns]
