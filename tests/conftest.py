@@ -20,3 +20,14 @@ def book_home(tmp_path_factory):
         os.environ.pop("FUSEMIX_HOME", None)
     else:
         os.environ["FUSEMIX_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a test module's small tensor work on one thread: faster, and immune to other processes."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -16,13 +16,7 @@ PALETTE = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), 
 BG = (200, 200, 200)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster and immune to other processes on the machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread is faster
 
 
 def _blobs(n, size=16, seed=0):

@@ -13,13 +13,7 @@ from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param
 DA, DB = 24, 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is faster and immune to other processes on the machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread is faster
 
 
 def _problem(n_train=320, n_val=120, seed=0):

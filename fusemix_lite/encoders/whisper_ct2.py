@@ -184,30 +184,28 @@ def whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.nda
     for i in range(2):
         lin(f"model.encoder.conv{i + 1}", f"encoder/conv{i + 1}")
     sd["model.encoder.embed_positions.weight"] = v["encoder/position_encodings/encodings"]
-    for i in range(n_enc):
-        s, d = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
+    def self_attention_and_ffn(d: str, s: str) -> None:
+        """The parts an encoder and a decoder layer share: self-attention and the MLP."""
         split(f"{d}.self_attn", f"{s}/self_attention/linear_0", ["q_proj", "k_proj", "v_proj"])
         lin(f"{d}.self_attn.out_proj", f"{s}/self_attention/linear_1")
         norm(f"{d}.self_attn_layer_norm", f"{s}/self_attention/layer_norm")
         lin(f"{d}.fc1", f"{s}/ffn/linear_0")
         lin(f"{d}.fc2", f"{s}/ffn/linear_1")
         norm(f"{d}.final_layer_norm", f"{s}/ffn/layer_norm")
+
+    for i in range(n_enc):
+        self_attention_and_ffn(f"model.encoder.layers.{i}", f"encoder/layer_{i}")
     norm("model.encoder.layer_norm", "encoder/layer_norm")
 
     sd["model.decoder.embed_tokens.weight"] = v["decoder/embeddings/weight"]
     sd["model.decoder.embed_positions.weight"] = v["decoder/position_encodings/encodings"]
     for i in range(n_dec):
         s, d = f"decoder/layer_{i}", f"model.decoder.layers.{i}"
-        split(f"{d}.self_attn", f"{s}/self_attention/linear_0", ["q_proj", "k_proj", "v_proj"])
-        lin(f"{d}.self_attn.out_proj", f"{s}/self_attention/linear_1")
-        norm(f"{d}.self_attn_layer_norm", f"{s}/self_attention/layer_norm")
+        self_attention_and_ffn(d, s)
         lin(f"{d}.encoder_attn.q_proj", f"{s}/attention/linear_0")
         split(f"{d}.encoder_attn", f"{s}/attention/linear_1", ["k_proj", "v_proj"])
         lin(f"{d}.encoder_attn.out_proj", f"{s}/attention/linear_2")
         norm(f"{d}.encoder_attn_layer_norm", f"{s}/attention/layer_norm")
-        lin(f"{d}.fc1", f"{s}/ffn/linear_0")
-        lin(f"{d}.fc2", f"{s}/ffn/linear_1")
-        norm(f"{d}.final_layer_norm", f"{s}/ffn/layer_norm")
     norm("model.decoder.layer_norm", "decoder/layer_norm")
 
     d_model, n_mels = sd["model.encoder.conv1.weight"].shape[:2]
