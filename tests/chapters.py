@@ -34,3 +34,16 @@ def run_chapter(stem: str, tmp_path: Path, **params) -> dict:
     assert data["chapter"] == stem
     assert data["provenance"]["run_time_s"] >= 0
     return data["values"]
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_views(tmp_path: Path, stem: str, marker: str) -> int:
+    """How many widget views the cells whose source contains ``marker`` display in the executed
+    copy of ``book/<stem>.ipynb`` (progress bars are widgets too, hence the marker)."""
+    import nbformat
+
+    nb = nbformat.read(str(tmp_path / f"{stem}.ipynb"), as_version=4)
+    return sum(WIDGET_MIME in out.get("data", {}) for cell in nb.cells
+               if cell.cell_type == "code" and marker in cell.source for out in cell.get("outputs", []))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from chapters import SMALL_SCENES, run_chapter
+from chapters import SMALL_SCENES, run_chapter, widget_views
 
 
 @pytest.mark.slow
@@ -27,6 +27,7 @@ def test_mixup_in_latent_space_executes(book_home, tmp_path):
     assert r1["FuseMix (shared)"] > 3 * v["val_chance_r1"]
     assert losses["FuseMix (shared)"] < min(losses["independent lambda"], losses["independent partner"])
     assert v["loss_shared"] < v["loss_chance"]
+    assert widget_views(tmp_path, "03_mixup_in_latent_space", "slider_out") == 1  # the lambda slider
     for name in ("lambda_hist", "lambda_sweep", "mixed_pair_path", "training_comparison"):
         assert Path(v[f"figure_{name}"]).stat().st_size > 10_000
     # the pictured pair: at lambda = 0 the FuseMix caption matches the mixed image, the wrong-partner
