@@ -17,7 +17,7 @@ Training seconds exclude evaluation; both evaluate with ``fusemix_lite.train.eva
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_reference_loop.py --device cpu            # ~20 min on 2 busy cores
+    python benchmarks/bench_reference_loop.py --device cpu            # under a minute on 2 quiet cores
     python benchmarks/bench_reference_loop.py --device cuda --preset paper --dims 1536,1024 \\
         --n-train 409600 --batch-size 40960 --epochs 20 --target 60
 """
