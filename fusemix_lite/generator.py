@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data.format import write_atomic
+from .train import param_groups
 
 __all__ = [
     "GeneratorConfig",
@@ -330,10 +331,7 @@ def train_generator(
     ema = FlowUNet(cfg)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
-    decay_params = [p for n, p in model.named_parameters() if p.ndim > 1]
-    other_params = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay_params, "weight_decay": 0.01},
-                             {"params": other_params, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.lr, betas=(0.9, 0.99))
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .encoders.hub import hub_offline
 from .errors import OfflineError
 
 __all__ = ["UnclipSpec", "UNCLIP_MODELS", "require_diffusers", "load_unclip", "embed_dim_of",
@@ -59,31 +60,28 @@ def require_diffusers() -> Any:
     return diffusers
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-
-
 def load_unclip(name: str = "stable-unclip-l", device: str | torch.device | None = None,
                 dtype: torch.dtype | None = None, **kwargs: Any) -> Any:
     """Load a pretrained Stable unCLIP pipeline (full profile: downloads about 5 GB once).
 
     ``name`` is a key of :data:`UNCLIP_MODELS` or a hub id / local folder of a
     ``StableUnCLIPImg2ImgPipeline``. Defaults: CUDA and fp16 when a GPU is present, else CPU and
-    fp32. With ``HF_HUB_OFFLINE=1`` only a cached copy is used, and its absence raises
-    :class:`~fusemix_lite.errors.OfflineError`. Introduced in chapter 8.
+    fp32. Offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` set, or the hub unreachable: the
+    encoders' :func:`~fusemix_lite.encoders.hub.hub_offline`) only a cached copy is used, and its
+    absence raises :class:`~fusemix_lite.errors.OfflineError` within seconds. Introduced in chapter 8.
     """
     diffusers = require_diffusers()
     repo = UNCLIP_MODELS[name].repo_id if name in UNCLIP_MODELS else name
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
-    offline = _offline()
+    offline = hub_offline()
     kwargs["local_files_only"] = offline or kwargs.get("local_files_only", False)
     try:
         pipe = diffusers.StableUnCLIPImg2ImgPipeline.from_pretrained(repo, torch_dtype=dtype, **kwargs)
     except (OSError, ValueError) as e:
         if offline:
             raise OfflineError(
-                f"the unCLIP pipeline {repo!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+                f"the unCLIP pipeline {repo!r} is not in the local Hugging Face cache and this machine is offline; "
                 "it belongs to the full profile (run online once, or use the offline generator of chapter 8)"
             ) from e
         raise

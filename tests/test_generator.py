@@ -2,6 +2,7 @@
 
 import importlib.util
 import sys
+import time
 
 import pytest
 import torch
@@ -256,3 +257,18 @@ def test_missing_diffusers_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "diffusers", None)  # makes `import diffusers` fail
     with pytest.raises(ImportError, match="pip install diffusers"):
         unclip.require_diffusers()
+
+
+@pytest.mark.parametrize("env", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_unclip_offline_refuses_a_missing_pipeline_quickly(monkeypatch, tmp_path, env):
+    pytest.importorskip("diffusers")
+    from fusemix_lite.errors import OfflineError
+    from fusemix_lite.unclip import load_unclip
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(env, "1")  # either variable means offline, as for the encoders
+    t0 = time.perf_counter()
+    with pytest.raises(OfflineError, match="full profile"):
+        load_unclip("stable-unclip-l", device="cpu", cache_dir=str(tmp_path))
+    assert time.perf_counter() - t0 < 30
