@@ -107,9 +107,10 @@ def test_rgba_is_composited_on_white(effnet):
 def test_efficientnet_image_size_parameter():
     enc = get_encoder("efficientnet-lite0", image_size=160)
     assert enc.preprocessing["size"] == 160
-    assert enc.prepare(square("red", 300)).shape == (3, 160, 160)
+    assert enc.prepare(square("red", 300)).shape == (160, 160, 3)
+    assert enc.collate([enc.prepare(square("red", 300))]).shape == (1, 3, 160, 160)
     pad = get_encoder("efficientnet-lite0", fit="pad")
-    assert pad.prepare(Image.new("RGB", (300, 100))).shape == (3, 224, 224)
+    assert pad.prepare(Image.new("RGB", (300, 100))).shape == (224, 224, 3)
     small = get_encoder("efficientnet-lite0-128")
     assert small.name == "efficientnet-lite0-128" and small.preprocessing["size"] == 128
     assert small.weights_id == enc.weights_id and small.preprocessing != enc.preprocessing
@@ -122,7 +123,7 @@ def test_efficientnet_classifies_coffee():
     enc = get_encoder("efficientnet-lite0")
     model = EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(enc._state_dict())
-    x = enc.prepare(Image.fromarray(skimage.data.coffee()))[None]
+    x = enc.normalise(enc.collate([enc.prepare(Image.fromarray(skimage.data.coffee()))]))
     with torch.inference_mode():
         assert model.eval()(x).argmax().item() == 967  # ImageNet "espresso"
 
@@ -410,3 +411,22 @@ def test_encoder_base_class_contract():
     assert get_encoder(enc) is enc
     with pytest.raises(ValueError, match="modality"):
         Encoder("x", "video", 3, {})
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite0-128", "mobilenet-v2"])
+def test_batched_normalisation_equals_torchvision_per_image(name):
+    """prepare() returns uint8 pixels and the batch is normalised at once: the values must be
+    exactly those of ToTensor + Normalize applied to each image."""
+    from fusemix_lite.encoders.base import image_transform, to_rgb
+
+    enc = get_encoder(name)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (120 + 9 * i, 170, 3), dtype=np.uint8)) for i in range(4)]
+    images.append(square("blue").convert("L"))
+    pre = enc.preprocessing
+    reference = torch.stack([image_transform(pre["size"], pre["mean"], pre["std"])(to_rgb(im)) for im in images])
+    batch = enc.collate([enc.prepare(im) for im in images])
+    assert batch.dtype == torch.uint8 and batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(enc.normalise(batch), reference)
+    with pytest.raises(ValueError, match="uint8 batch"):
+        enc.normalise(reference)

@@ -165,3 +165,27 @@ def test_render_is_a_pure_function_of_the_spec(small):
     scenes.render_scene(spec).save(buf, format="PNG", compress_level=1)
     assert np.array_equal(np.asarray(Image.open(buf)), np.asarray(Image.open(small.path(small.items[3].image))))
     assert scenes.canonical_caption(spec)
+
+
+def test_size_scale_scales_every_radius_and_is_checked():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    base = scenes.sample_scene(rng_a, scenes.ScenesConfig(max_objects=1))
+    big = scenes.sample_scene(rng_b, scenes.ScenesConfig(max_objects=1, size_scale=1.5))
+    (o,), (b,) = base["objects"], big["objects"]
+    assert (o["shape"], o["colour"], o["size"]) == (b["shape"], b["colour"], b["size"])
+    assert b["r"] == pytest.approx(1.5 * o["r"], abs=1e-3)
+    for bad in (0.2, 3.0):
+        with pytest.raises(ValueError, match="size_scale"):
+            scenes.ScenesConfig(size_scale=bad)
+
+
+def test_picture_book_scenes_are_one_large_object_on_a_plain_background():
+    cfg = scenes.ScenesConfig(**scenes.PICTURE_BOOK)
+    rng = np.random.default_rng(0)
+    specs = [scenes.sample_scene(rng, cfg) for _ in range(60)]
+    assert all(len(s["objects"]) == 1 for s in specs)
+    assert {s["objects"][0]["shape"] for s in specs} == set(scenes.SHAPES[:4])
+    assert {s["objects"][0]["colour"] for s in specs} <= set(list(scenes.COLOURS)[:6])
+    assert all(s["background"]["kind"] == "plain" and s["texture"]["kind"] == "none" for s in specs)
+    smallest = min(s["objects"][0]["r"] for s in specs)
+    assert smallest >= 1.6 * scenes.SIZES["small"] * (1 - cfg.size_jitter) - 1e-3

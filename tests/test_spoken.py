@@ -102,3 +102,20 @@ def test_paraphrases_of_the_same_scene(tmp_path):
     ds = spoken.build(tmp_path, n_train=3, n_val=0, n_test=0, n_captions=3)
     for it in ds:
         assert len(it.captions) == 3 and it.captions[0] == it.meta["text"]
+
+
+def test_scene_overrides_choose_the_described_scenes():
+    from fusemix_lite.data import scenes
+
+    cfg = spoken.SpokenConfig(scene=scenes.PICTURE_BOOK)
+    rng = np.random.default_rng(0)
+    utts = [spoken.sample_utterance(rng, cfg) for _ in range(30)]
+    assert all(len(u["scene"]["objects"]) == 1 for u in utts)
+    assert {u["scene"]["objects"][0]["shape"] for u in utts} <= set(scenes.SHAPES[:4])
+    assert spoken.SpokenConfig().scene_config().max_objects == 2          # default: the chapter 7 scenes
+    with pytest.raises(ValueError, match=r"unknown ScenesConfig field\(s\) \['bogus'\]"):
+        spoken.SpokenConfig(scene={"bogus": 1})
+    with pytest.raises(ValueError, match="size_scale"):
+        spoken.SpokenConfig(scene={"size_scale": 9.0})
+    with pytest.raises(ValueError, match="unknown ScenesConfig"):
+        spoken.SpokenConfig(scene={"n_train": 5})                        # sizes are the spoken set's own

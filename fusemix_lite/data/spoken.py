@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -112,6 +112,10 @@ def speak(text: str, path: str | Path, voice: str = "en-us", speed: int = 160, p
     return write_wav(path, synthesize_speech(text, voice, speed, pitch, sample_rate), sample_rate)
 
 
+# ScenesConfig fields that describe a scene (not its dataset's sizes or seed): SpokenConfig.scene
+SCENE_FIELDS = {f.name for f in fields(scenes.ScenesConfig)} - {"seed", "n_captions", *scenes.SPLIT_SIZES}
+
+
 @dataclass
 class SpokenConfig:
     """Sizes and knobs of the spoken dataset. Introduced in chapter 1."""
@@ -123,6 +127,7 @@ class SpokenConfig:
     sample_rate: int = 16000
     n_captions: int = 1          # 1: the spoken text; more: plus paraphrases of the same scene
     max_objects: int = 2         # scenes of 1..max_objects shapes keep utterances short
+    scene: dict = field(default_factory=dict)  # other ScenesConfig fields, e.g. scenes.PICTURE_BOOK
     min_words: int = 5           # utterances of about 2-4 s
     max_words: int = 11
     accents: tuple[str, ...] = ACCENTS
@@ -146,11 +151,20 @@ class SpokenConfig:
             raise ValueError(f"SpokenConfig.pitch_range must lie in [0, 99], got {self.pitch_range}")
         if not 1 <= self.max_objects <= 3 or not 1 <= self.min_words <= self.max_words or self.n_captions < 1:
             raise ValueError("SpokenConfig: need 1 <= max_objects <= 3, 1 <= min_words <= max_words, n_captions >= 1")
+        self.scene = dict(self.scene)
+        self.scene_config()  # unknown or invalid scene fields fail here, not in a worker thread
+
+    def scene_config(self) -> scenes.ScenesConfig:
+        """The scenes the utterances describe: ``max_objects`` plus the ``scene`` overrides."""
+        bad = sorted(set(self.scene) - SCENE_FIELDS)
+        if bad:
+            raise ValueError(f"SpokenConfig.scene: unknown ScenesConfig field(s) {bad}; known: {sorted(SCENE_FIELDS)}")
+        return scenes.ScenesConfig(**{"max_objects": self.max_objects, **self.scene})
 
 
 def sample_utterance(rng: np.random.Generator, cfg: SpokenConfig) -> dict:
     """A scene, its short spoken caption and a voice (accent + variant, speed, pitch)."""
-    scene_cfg = scenes.ScenesConfig(max_objects=cfg.max_objects)
+    scene_cfg = cfg.scene_config()
     spec = scenes.sample_scene(rng, scene_cfg)
     caps = scenes.scene_captions(spec, rng, k=8)
     n_words = lambda c: len(c.split())  # noqa: E731

@@ -118,20 +118,25 @@ def to_rgb(image, background=(255, 255, 255)):
     return image.convert("RGB")
 
 
-def image_transform(size: int, mean: Sequence[float], std: Sequence[float], fit: str = "crop",
-                    interpolation: str = "bicubic"):
-    """Resize + centre-crop (``fit="crop"``) or letterbox onto white (``fit="pad"``), then
-    normalise: a callable ``PIL.Image -> FloatTensor[3, size, size]``."""
+def image_geometry(size: int, fit: str = "crop", interpolation: str = "bicubic"):
+    """Resize + centre-crop (``fit="crop"``) or letterbox onto white (``fit="pad"``): a callable
+    ``PIL.Image -> PIL.Image`` of ``size`` x ``size`` pixels."""
     from torchvision import transforms as T
 
     if fit not in ("crop", "pad"):
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
     interp = {"bicubic": T.InterpolationMode.BICUBIC, "bilinear": T.InterpolationMode.BILINEAR}[interpolation]
     if fit == "crop":
-        geometry = [T.Resize(size, interpolation=interp), T.CenterCrop(size)]
-    else:
-        geometry = [_Letterbox(size, interp)]
-    return T.Compose([*geometry, T.ToTensor(), T.Normalize(list(mean), list(std))])
+        return T.Compose([T.Resize(size, interpolation=interp), T.CenterCrop(size)])
+    return _Letterbox(size, interp)
+
+
+def image_transform(size: int, mean: Sequence[float], std: Sequence[float], fit: str = "crop",
+                    interpolation: str = "bicubic"):
+    """:func:`image_geometry`, then normalise: a callable ``PIL.Image -> FloatTensor[3, size, size]``."""
+    from torchvision import transforms as T
+
+    return T.Compose([image_geometry(size, fit, interpolation), T.ToTensor(), T.Normalize(list(mean), list(std))])
 
 
 class _Letterbox:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import MissingDataError
-from .base import (IMAGENET_MEAN, IMAGENET_STD, Encoder, file_sha256, image_preprocessing,
-                   image_transform, to_rgb)
+from .base import (IMAGENET_MEAN, IMAGENET_STD, Encoder, file_sha256, image_geometry, image_preprocessing,
+                   to_rgb)
 from .hub import HFTextEncoder
 from .whisper import WhisperEncoder
 
@@ -38,12 +39,25 @@ def _need(module: str, package: str):
 
 
 class _TorchImageEncoder(Encoder):
-    """An image CNN with a state dict file: resize/crop/normalise, then global-average features."""
+    """An image CNN with a state dict file: resize/crop/normalise, then global-average features.
+
+    ``prepare`` (CPU, per image, in DataLoader workers) only resizes and crops, and returns the
+    pixels as uint8 [H, W, 3]; ``forward`` scales and normalises the whole batch at once, with the
+    same float32 operations as torchvision's ``ToTensor`` + ``Normalize`` (identical values, a
+    quarter of the bytes to pass around, no per-image tensor ops). The model and its inputs use
+    the channels-last memory layout: the same convolutions in an order that oneDNN runs 1.5-2x
+    faster on a CPU (depthwise convolutions especially); the features differ from the default
+    layout's by about 1e-5, so the layout is part of the cache key (``preprocessing["memory_format"]``).
+    """
 
     def __init__(self, name: str, dim: int, image_size: int, mean, std, fit: str, pooling: str):
-        super().__init__(name, "image", dim, image_preprocessing(image_size, mean, std, fit, "bicubic", pooling))
+        super().__init__(name, "image", dim,
+                         {**image_preprocessing(image_size, mean, std, fit, "bicubic", pooling),
+                          "memory_format": "channels_last"})
         self.image_size = image_size
-        self.transform = image_transform(image_size, mean, std, fit, "bicubic")
+        self.geometry = image_geometry(image_size, fit, "bicubic")
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
     def weights_path(self) -> Path:
         raise NotImplementedError
@@ -55,7 +69,28 @@ class _TorchImageEncoder(Encoder):
         return torch.load(self.weights_path(), map_location="cpu", weights_only=True)
 
     def prepare(self, raw) -> torch.Tensor:
-        return self.transform(to_rgb(raw))
+        """Resized and cropped RGB pixels, uint8 [H, W, 3] (normalised later, by the batch)."""
+        return torch.from_numpy(np.array(self.geometry(to_rgb(raw)), dtype=np.uint8))
+
+    def collate(self, prepared: list) -> torch.Tensor:
+        """uint8 [B, 3, H, W], channels-last in memory (a view of the stacked [B, H, W, 3])."""
+        return torch.stack(prepared).permute(0, 3, 1, 2)
+
+    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> float32 ``(x / 255 - mean) / std``, as ``ToTensor`` + ``Normalize``."""
+        if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a uint8 batch [B, 3, H, W] from collate(), got {batch.dtype} {tuple(batch.shape)}")
+        mean, std = self.mean.to(batch.device), self.std.to(batch.device)
+        return batch.float().div_(255).sub_(mean).div_(std)
+
+    def load(self, device="auto", dtype=None) -> "_TorchImageEncoder":
+        super().load(device, dtype)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        return self
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalise(x.to(self.device, non_blocking=True))
+        return x.to(self.dtype).contiguous(memory_format=torch.channels_last)
 
 
 class EfficientNetLite0(_TorchImageEncoder):
