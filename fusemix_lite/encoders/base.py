@@ -4,9 +4,10 @@ An :class:`Encoder` turns raw items (a ``PIL.Image``, a ``str``, or ``(waveform,
 into one float32 vector each. It is split in two halves so that a ``DataLoader`` can run the
 first half in worker processes:
 
-* ``prepare(raw)`` -- CPU only, no model: decode/resize/normalise one item (runs in workers);
+* ``prepare(raw)`` -- CPU only, no model: decode/resize/tokenise one item (runs in workers);
 * ``collate(prepared)`` -- stack a list of prepared items into a batch (runs in workers too);
-* ``forward(batch)`` -- run the frozen model and pool, giving ``Tensor[B, dim]``.
+* ``forward(batch)`` -- run the frozen model and pool, giving ``Tensor[B, dim]``. Work that is
+  cheaper on a whole batch (the offline image CNNs' normalisation) is done here, not per item.
 
 ``encode(raws)`` chains the three under ``torch.inference_mode()`` for quick use in a notebook.
 Introduced in chapter 2.
