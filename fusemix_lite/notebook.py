@@ -42,6 +42,18 @@ class Results:
         glue(name, value, display=display)
         return value
 
+    def verdict(self, name: str, text: str) -> str:
+        """Record a sentence decided by the numbers and glue it as Markdown: the prose cites it
+        as ``{glue:md}`name` ``, so a claim cannot outlive the numbers it rests on."""
+        self.values[name] = text
+        try:
+            from IPython.display import Markdown
+            from myst_nb import glue
+        except ImportError:
+            return text
+        glue(name, Markdown(text), display=False)
+        return text
+
     def __setitem__(self, name: str, value) -> None:
         self.values[name] = value
 

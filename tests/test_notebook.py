@@ -33,3 +33,9 @@ def test_glue_records_python_values_and_saves(tmp_path, capsys):
     data = json.loads(path.read_text())
     assert data["chapter"] == "ch" and data["values"] == {"r1": 41.9, "n": 3}
     r.save("")  # an empty path is a no-op, as in the book
+
+
+def test_verdict_records_the_sentence():
+    r = Results("ch", {})
+    assert r.verdict("v", "**was reproduced**.") == "**was reproduced**."
+    assert r["v"] == "**was reproduced**."

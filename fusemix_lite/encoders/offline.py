@@ -45,8 +45,8 @@ class _TorchImageEncoder(Encoder):
     pixels as uint8 [H, W, 3]; ``forward`` scales and normalises the whole batch at once, with the
     same float32 operations as torchvision's ``ToTensor`` + ``Normalize`` (identical values, a
     quarter of the bytes to pass around, no per-image tensor ops). The model and its inputs use
-    the channels-last memory layout: the same convolutions in an order that oneDNN runs 1.5-2x
-    faster on a CPU (depthwise convolutions especially); the features differ from the default
+    the channels-last memory layout: the same convolutions in an order that oneDNN runs 1.2-1.6x
+    faster on this CPU (depthwise convolutions especially); the features differ from the default
     layout's by about 1e-5, so the layout is part of the cache key (``preprocessing["memory_format"]``).
     """
 
