@@ -53,14 +53,14 @@ class GeneratorConfig:
 
     image_size: int = 32  # square images, a multiple of patch * 2 ** (len(channel_mults) - 1)
     cond_dim: int = 384  # width of the conditioning vector (MiniLM caption latent: 384)
-    patch: int = 4  # pixel-unshuffle factor: the U-Net starts at image_size / patch px (cheap)
+    patch: int = 2  # pixel-unshuffle factor: the U-Net starts at image_size / patch px
     channels: int = 32  # base width of the U-Net
-    channel_mults: tuple[int, ...] = (1, 2, 2)  # one level each: 8 -> 4 -> 2 (32 px, patch 4)
+    channel_mults: tuple[int, ...] = (1, 2, 2)  # one level each: 16 -> 8 -> 4 (32 px, patch 2)
     attention: bool = True  # one self-attention block at the lowest resolution
     emb_dim: int = 128  # width of the time + condition embedding that modulates every block
     predict: str = "x"  # the network outputs the clean image ("x") or the velocity ("v") directly
     cond_dropout: float = 0.15  # probability of training on the "no condition" embedding (for CFG)
-    steps: int = 1500  # optimisation steps
+    steps: int = 2000  # optimisation steps
     batch_size: int = 64
     lr: float = 2e-3
     warmup: int = 100  # linear warm-up steps, then cosine decay to lr / 20
@@ -154,7 +154,9 @@ class FlowUNet(nn.Module):
     """U-Net that denoises x_t: it outputs the clean image (``predict="x"``) or the velocity.
 
     The image is first cut into ``patch`` x ``patch`` pixel patches stacked as channels (pixel
-    unshuffle), so the U-Net runs at 8x8 for a 32-px image: cheap enough for a CPU. The time t
+    unshuffle), so the U-Net runs at 16x16 for a 32-px image: cheap enough for a CPU. (4 x 4
+    patches, at 8x8, train about twice as fast, but after 2,000 steps on chapter 8's picture-book
+    scenes the judge found the caption's shape in 69 % of their pictures, against 86 % with 2 x 2.) The time t
     and the condition vector are embedded, summed and injected into every block by FiLM. Two
     coordinate channels are appended to the input so that positions ("on the left") are easy
     to express. ``cond=None`` (or a ``drop`` mask) selects the learned "no condition"

@@ -179,11 +179,31 @@ def test_size_scale_scales_every_radius_and_is_checked():
             scenes.ScenesConfig(size_scale=bad)
 
 
-def test_picture_book_scenes_are_one_large_object_on_a_plain_background():
+def test_position_spread_pulls_objects_to_the_centre_and_is_checked():
+    rng_a, rng_b, rng_c = (np.random.default_rng(3) for _ in range(3))
+    default = [scenes.sample_scene(rng_a, scenes.ScenesConfig(max_objects=1)) for _ in range(40)]
+    full = [scenes.sample_scene(rng_b, scenes.ScenesConfig(max_objects=1, position_spread=1.0)) for _ in range(40)]
+    near = [scenes.sample_scene(rng_c, scenes.ScenesConfig(max_objects=1, position_spread=0.2)) for _ in range(40)]
+    assert default == full  # 1.0 is the default: the same scenes as before the knob existed
+    for d, n in zip(default, near):
+        (o,), (c,) = d["objects"], n["objects"]
+        assert (o["shape"], o["colour"], o["r"]) == (c["shape"], c["colour"], c["r"])
+        for k in ("x", "y"):  # the same draw, scaled towards 0.5
+            assert c[k] == pytest.approx(0.5 + 0.2 * (o[k] - 0.5), abs=2e-4)
+    assert max(abs(o["objects"][0][k] - 0.5) for o in default for k in "xy") > 0.25
+    assert all(abs(o["objects"][0][k] - 0.5) <= 0.1 for o in near for k in "xy")
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="position_spread"):
+            scenes.ScenesConfig(position_spread=bad)
+
+
+def test_picture_book_scenes_are_one_large_object_near_the_centre_of_a_plain_background():
     cfg = scenes.ScenesConfig(**scenes.PICTURE_BOOK)
     rng = np.random.default_rng(0)
     specs = [scenes.sample_scene(rng, cfg) for _ in range(60)]
     assert all(len(s["objects"]) == 1 for s in specs)
+    assert all(s["objects"][0]["position"] == "centre" for s in specs)
+    assert {s["objects"][0]["size"] for s in specs} == set(scenes.SIZES)
     assert {s["objects"][0]["shape"] for s in specs} == set(scenes.SHAPES[:4])
     assert {s["objects"][0]["colour"] for s in specs} <= set(list(scenes.COLOURS)[:6])
     assert all(s["background"]["kind"] == "plain" and s["texture"]["kind"] == "none" for s in specs)
