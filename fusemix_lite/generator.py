@@ -156,7 +156,7 @@ class FlowUNet(nn.Module):
     The image is first cut into ``patch`` x ``patch`` pixel patches stacked as channels (pixel
     unshuffle), so the U-Net runs at 16x16 for a 32-px image: cheap enough for a CPU. (4 x 4
     patches, at 8x8, train about twice as fast, but after 2,000 steps on chapter 8's picture-book
-    scenes the judge found the caption's shape in 69 % of their pictures, against 86 % with 2 x 2;
+    scenes the judge found the caption's shape in 66 % of their pictures, against 83 % with 2 x 2;
     ``benchmarks/bench_generator.py``.) The time t and the condition vector are embedded, summed
     and injected into every block by FiLM. Two coordinate channels are appended to the input so
     that positions ("on the left") are easy to express. ``cond=None`` (or a ``drop`` mask)
