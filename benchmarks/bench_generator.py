@@ -43,7 +43,8 @@ VARIANTS = {  # name -> (picture-book overrides, GeneratorConfig overrides)
 def world(overrides: dict, root: str, n_train: int, n_test: int, seed: int) -> dict:
     """Images, caption latents and a judge for one picture-book world (cached per world)."""
     ds = scenes.build(seed=seed, n_train=n_train, n_val=0, n_test=n_test, n_compositional=0,
-                      root=os.path.join(root, "data", json.dumps(overrides, sort_keys=True) or "default"),
+                      root=os.path.join(root, "data", "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+                                        or "picture_book"),
                       **{**scenes.PICTURE_BOOK, **overrides})
     store = LatentStore(os.path.join(root, "latents"))
     out = {}
