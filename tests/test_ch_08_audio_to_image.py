@@ -29,6 +29,10 @@ def test_audio_to_image_executes(book_home, tmp_path):
     assert all(0 <= x <= 100 for row in table.values() for x in row.values())
     # the picture-book object sits near the centre: the judge reads colour, shape and size
     assert all(set(row) == {"colour", "shape", "size", "all"} for row in table.values())
+    # size, among the clips whose caption names one
+    named = v["size_named"]
+    assert 0 <= named["n"] <= SMALL_AUDIO["n_audio_test"]
+    assert named["n"] == 0 or all(0 <= named[k] <= 100 for k in ("text", "none"))
     # picture-book scenes: even at the test's small sizes the judge reads the colour of real pictures
     # far above chance (1/6); shapes, compared with the busy scenes, in exercise 4
     assert v["real_colour"] > 50 and v["scene_real_colour"] > 50
