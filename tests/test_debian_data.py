@@ -4,7 +4,6 @@ installed packages, and once over the real packages where they are installed."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
@@ -195,7 +194,7 @@ def test_caption_keys_group_identical_captions(tmp_path):
 # ---- missing data ---------------------------------------------------------------------------
 @pytest.mark.parametrize("module", [tuxpaint, emoji, asterisk])
 def test_missing_package_names_the_command(tmp_path, module):
-    with pytest.raises(MissingDataError, match="get_debian_data.py") as e:
+    with pytest.raises(MissingDataError, match="fusemix_lite.data.install") as e:
         module.build(tmp_path / "ds", source=tmp_path / "empty")
     assert "not found" in str(e.value)
     assert not (tmp_path / "ds").exists()
@@ -274,11 +273,9 @@ def test_asterisk_bad_transcript_line(tmp_path):
 
 # ---- getting the packages ----------------------------------------------------------------------
 def load_script():
-    path = ROOT / "data_scripts" / "get_debian_data.py"
-    spec = importlib.util.spec_from_file_location("get_debian_data", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from fusemix_lite.data import install
+
+    return install
 
 
 def fake_apt(bin_dir: Path) -> None:
@@ -323,8 +320,45 @@ def test_script_unpacks_with_dest(tmp_path, monkeypatch, capsys):
     assert script.main(["--dest", str(tmp_path / "deb"), "--packages", "asterisk-core-sounds-en"]) == 0
     assert (tmp_path / "deb/asterisk-core-sounds-en/usr/share/doc").is_dir()
     assert "ok (" in capsys.readouterr().out
-    assert subprocess.run([sys.executable, str(ROOT / "data_scripts/get_debian_data.py"), "--help"],
-                          capture_output=True, text=True).returncode == 0
+    for cmd in (["-m", "fusemix_lite.data.install"], [str(ROOT / "data_scripts/get_debian_data.py")]):
+        assert subprocess.run([sys.executable, *cmd, "--help"], capture_output=True, text=True).returncode == 0
+
+
+def test_install_as_root_updates_first_and_adds_espeak(monkeypatch, capsys):
+    """Colab (root, apt, stale lists, no espeak-ng): one apt-get update, then one install of the
+    missing packages and espeak-ng."""
+    script = load_script()
+    calls = []
+    monkeypatch.setattr(script.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(script, "have_apt", lambda: True)
+    monkeypatch.setattr(script.shutil, "which", lambda name: None)
+    got = set()
+    monkeypatch.setattr(script, "present", lambda pkg, dest: Path("/x") / pkg if pkg in got else None)
+
+    def fake_install(pkgs, update_first=False):
+        calls.append((list(pkgs), update_first))
+        got.update(pkgs)
+
+    monkeypatch.setattr(script, "apt_install", fake_install)
+    assert script.main(["--packages", "fonts-noto-color-emoji"]) == 0
+    assert calls == [(["fonts-noto-color-emoji", "espeak-ng"], True)]
+    calls.clear()
+    assert script.main(["--packages", "fonts-noto-color-emoji", "--no-speech"]) == 0
+    assert calls == []  # present now, and no speech asked for: nothing to do
+
+
+def test_apt_install_updates_first_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "$1" >> {log}\n')
+    (bin_dir / "apt-get").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    debian.apt_install(["espeak-ng"], update_first=True)
+    assert log.read_text().split() == ["update", "install"]
+    log.write_text("")
+    debian.apt_install(["espeak-ng"])  # the install succeeds: no update
+    assert log.read_text().split() == ["install"]
 
 
 # ---- the real packages ----------------------------------------------------------------------

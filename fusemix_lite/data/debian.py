@@ -2,7 +2,7 @@
 
 A package counts as present when its key file exists under a *prefix*: ``/`` when the package is
 installed with ``apt-get``, or ``data_dir()/debian/<package>`` when it was unpacked with
-``apt-get download`` + ``dpkg-deb -x`` (no root needed). ``python data_scripts/get_debian_data.py``
+``apt-get download`` + ``dpkg-deb -x`` (no root needed). ``python -m fusemix_lite.data.install``
 does either. The data is GPL / CC-BY-SA / OFL licensed: never commit it, install it at setup time.
 Introduced in chapter 1.
 """
@@ -33,11 +33,11 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "asterisk-core-sounds-en": ("usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz",
                                 "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt"),
 }
-GET_COMMAND = "python data_scripts/get_debian_data.py"
+GET_COMMAND = "python -m fusemix_lite.data.install"
 
 
 def unpack_dir() -> Path:
-    """Where ``get_debian_data.py`` unpacks packages when it cannot (or should not) install them."""
+    """Where ``python -m fusemix_lite.data.install`` unpacks packages when it cannot (or should not) install them."""
     return data_dir() / "debian"
 
 
@@ -120,11 +120,15 @@ def have_apt() -> bool:
     return shutil.which("apt-get") is not None and shutil.which("dpkg-deb") is not None
 
 
-def apt_install(packages: list[str]) -> None:
-    """``apt-get install --no-install-recommends`` (root only); ``apt-get update`` once if needed."""
+def apt_install(packages: list[str], update_first: bool = False) -> None:
+    """``apt-get install --no-install-recommends`` (root only). ``apt-get update`` first when
+    ``update_first`` (a fresh Colab runtime's lists are stale), else once if the install fails."""
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(cmd, env=env).returncode != 0:
+    if update_first:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(cmd, env=env, check=True)
+    elif subprocess.run(cmd, env=env).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
         subprocess.run(cmd, env=env, check=True)
 
