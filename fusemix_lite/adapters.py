@@ -5,6 +5,7 @@ Introduced in chapter 4.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -104,21 +105,38 @@ class Adapter(nn.Module):
         return self.proj(self.norm(self.blocks(self.inp(x))))
 
 
+@contextmanager
+def seeded(seed: int | None):
+    """Run the block on torch's CPU RNG seeded with ``seed``, then restore the caller's RNG state
+    (``None``: the global RNG, untouched by this). Introduced in chapter 4."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 class FusionModel(nn.Module):
     """Two adapters and a temperature: the whole trainable part of FuseMix.
 
     ``encode_a`` / ``encode_b`` give L2-normalised embeddings in the shared space;
     ``forward(x, y)`` returns the symmetric contrastive loss of a batch of pairs.
-    Introduced in chapter 4.
+    ``seed`` fixes the initial weights (drawn from a forked RNG, so the caller's global random
+    state neither decides them nor changes); ``None`` draws them from the global RNG, as
+    ``nn.Linear`` does. Introduced in chapter 4.
     """
 
-    def __init__(self, cfg_a: AdapterConfig, cfg_b: AdapterConfig, temperature: float = 0.07):
+    def __init__(self, cfg_a: AdapterConfig, cfg_b: AdapterConfig, temperature: float = 0.07,
+                 seed: int | None = None):
         super().__init__()
         if cfg_a.out_dim != cfg_b.out_dim:
             raise ValueError(f"both adapters must map to the same space, got out_dim "
                              f"{cfg_a.out_dim} (a) and {cfg_b.out_dim} (b)")
-        self.adapter_a = Adapter(cfg_a)
-        self.adapter_b = Adapter(cfg_b)
+        self.seed = seed
+        with seeded(seed):
+            self.adapter_a = Adapter(cfg_a)
+            self.adapter_b = Adapter(cfg_b)
         self.temperature = LearnableTemperature(temperature)
 
     @property

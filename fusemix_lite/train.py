@@ -1,8 +1,12 @@
 """Training the fusion adapters on cached latents, with FuseMix, and picking the best epoch on val.
 
 The paper's recipe: AdamW (0.9, 0.999), lr 1e-3, weight decay 0.1 on weight matrices only, linear
-warm-up from 1e-6 over 100 steps then cosine to 1e-6 (per step here), seed 42. All latents are moved
-to the device once; a step indexes them with an on-device permutation, so it does no host work.
+warm-up from 1e-6 over 100 steps then cosine to 1e-6 (per step here), seed 42. The paper's 100
+warm-up steps are 0.2 % of its 61,000; a fixed 100 would swallow a short run whole, so the warm-up
+here is a fraction of the run (``warmup_frac``, 5 %) and the cosine spans the rest: every run, long
+or short, has the same shape of schedule, and :func:`train` refuses one that spends more than a
+quarter of its steps warming up. All latents are moved to the device once; a step indexes them
+with an on-device permutation, so it does no host work.
 
 Checkpoints (``ckpt_dir``): ``last/`` (weights, optimizer state, RNG states, history: everything an
 exact resume needs) and ``best/`` (weights of the best validation epoch). Tensors are stored as
@@ -12,6 +16,7 @@ Introduced in chapter 4.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -31,6 +36,7 @@ from .retrieval import recall_at_k
 from .store import PairedLatents, atomic_dir, resolve_device
 
 AUGMENTS = ("fusemix", "none", "noise", "quantize")
+MAX_WARMUP_SHARE = 0.25  # no run may spend more than a quarter of its steps warming up
 _METRIC = re.compile(r"^(i2t|t2i)_R@(\d+)$")
 # fields that do not change what is computed: a resume may differ in them
 RESUME_FREE = ("progress", "ckpt_every")
@@ -41,7 +47,10 @@ class TrainConfig:
     """Everything that decides a training run. Introduced in chapter 4.
 
     ``batch_size`` counts loaded pairs per step (FuseMix "halves" turns them into batch_size // 2
-    mixed pairs). The last partial batch of an epoch is dropped. ``select_metric`` (a Recall@K key
+    mixed pairs, "permute" keeps batch_size). The last partial batch of an epoch is dropped.
+    Warm-up lasts ``warmup_frac`` of the run's steps, or exactly ``warmup_steps`` when that is set
+    (the paper's 100); either way at most :data:`MAX_WARMUP_SHARE` of the run. ``patience`` stops a
+    run after that many validation evaluations without a new best (``None``: run every epoch). ``select_metric`` (a Recall@K key
     such as ``"t2i_R@1"``, or ``"rsum"`` / ``"mean_recall"``) picks the best epoch on the
     validation pairs, evaluated every ``eval_every`` epochs and after the last one.
     """
@@ -51,7 +60,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 100
+    warmup_frac: float = 0.05
+    warmup_steps: int | None = None
     min_lr: float = 1e-6
     augment: str = "fusemix"
     alpha: float = 1.0
@@ -65,6 +75,7 @@ class TrainConfig:
     eval_every: int = 1
     select_metric: str = "t2i_R@1"
     ckpt_every: int = 1
+    patience: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -73,8 +84,12 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_every", "ckpt_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 0 or None, got {self.warmup_steps}")
+        if not 0 <= self.warmup_frac <= MAX_WARMUP_SHARE:
+            raise ValueError(f"TrainConfig.warmup_frac must be in [0, {MAX_WARMUP_SHARE}], got {self.warmup_frac}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"TrainConfig.patience must be >= 1 or None, got {self.patience}")
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         if self.augment not in AUGMENTS:
@@ -91,8 +106,22 @@ class TrainConfig:
 
     @classmethod
     def paper(cls, **overrides) -> "TrainConfig":
-        """The paper's run: 500 epochs, 40,960 loaded latents per step (20,480 mixed pairs)."""
-        return cls(**{"epochs": 500, "batch_size": 40960, **overrides})
+        """The paper's run: 500 epochs, 40,960 loaded latents per step (20,480 mixed pairs), 100
+        warm-up steps."""
+        return cls(**{"epochs": 500, "batch_size": 40960, "warmup_steps": 100, **overrides})
+
+    def warmup(self, total_steps: int) -> int:
+        """Warm-up steps of a run of ``total_steps``: ``warmup_steps`` if set, else
+        ``round(warmup_frac * total_steps)``."""
+        return self.warmup_steps if self.warmup_steps is not None else round(self.warmup_frac * total_steps)
+
+    def check_schedule(self, total_steps: int) -> None:
+        """Refuse a run that would spend more than :data:`MAX_WARMUP_SHARE` of its steps warming up."""
+        w = self.warmup(total_steps)
+        if total_steps > 0 and w > MAX_WARMUP_SHARE * total_steps:
+            raise ValueError(f"a warm-up of {w} steps is {100 * w / total_steps:.0f} % of this {total_steps}-step "
+                             f"run (at most {100 * MAX_WARMUP_SHARE:.0f} %): the learning rate would barely leave "
+                             "its warm-up. Drop warmup_steps (warm up for warmup_frac of the run) or train longer")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -109,15 +138,22 @@ class TrainResult:
     ckpt_dir: Path | None = None
 
 
-def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
-    """Learning rate of a step: linear warm-up from ``min_lr`` to ``lr``, then cosine down to ``min_lr``.
+def config_hash(*parts) -> str:
+    """A short hash of configs (dataclasses with ``to_dict``, or JSON data): a run folder's name
+    that changes whenever anything that decides the run changes. Introduced in chapter 4."""
+    data = [p.to_dict() if hasattr(p, "to_dict") else p for p in parts]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    Introduced in chapter 4.
+
+def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Learning rate of a step: linear warm-up from ``min_lr`` to ``lr`` over ``cfg.warmup(total_steps)``
+    steps, then cosine down to ``min_lr`` at the last step. Introduced in chapter 4.
     """
-    if step < cfg.warmup_steps:
-        return cfg.min_lr + (cfg.lr - cfg.min_lr) * step / cfg.warmup_steps
-    span = max(1, total_steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    warm = cfg.warmup(total_steps)
+    if step < warm:
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * step / warm
+    span = max(1, total_steps - warm)
+    progress = min(1.0, (step - warm) / span)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -261,9 +297,17 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
     ``resume=True`` continues from ``ckpt_dir/last`` (bit-identical on CPU to an uninterrupted run)
     and starts fresh if there is none; a checkpoint of another config raises ``ValueError``.
     ``stop_after`` ends the call after that many epochs (the schedule still spans ``cfg.epochs``),
-    to split a long run over sessions. Seeds the global torch RNG (dropout) from ``cfg.seed``.
-    Introduced in chapter 4.
+    to split a long run over sessions. ``cfg.seed`` fixes the data order, lambda, noise and dropout;
+    the initial weights are the model's: build it with ``FusionModel(..., seed=cfg.seed)`` so that
+    the same seed gives the same numbers whatever ran before. The caller's global RNG is left as it
+    was (the run draws dropout from a forked one). Introduced in chapter 4.
     """
+    devices = [torch.cuda.current_device()] if resolve_device(cfg.device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after)
+
+
+def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> TrainResult:
     if val_pairs is not None and val_pairs.split == "test":
         raise ValueError("refusing to select checkpoints on the 'test' split (the official code's mistake); "
                          "pass validation pairs and evaluate the test split once at the end")
@@ -280,6 +324,7 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
     device = resolve_device(cfg.device)
     steps_per_epoch = m // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
+    cfg.check_schedule(total_steps)
     wanted = _METRIC.match(cfg.select_metric)
     ks = sorted({1, 5, 10, int(wanted[2])} if wanted else {1, 5, 10})
 
@@ -293,7 +338,7 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
             "device": torch.Generator(device=device).manual_seed(cfg.seed + 1)}  # permutations, noise
     now = {"train_config": cfg.to_dict(), "model_config": model.config(), "n_train_pairs": m,
            "dims": [items.shape[1], texts.shape[1]], "device_type": device.type}
-    run = {"epoch": 0, "step": 0, "history": [], "best_epoch": None, "best_score": None}
+    run = {"epoch": 0, "step": 0, "history": [], "best_epoch": None, "best_score": None, "stale": 0}
     best_in_memory = None
 
     ckpt = Path(ckpt_dir) if ckpt_dir is not None else None
@@ -304,7 +349,7 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
         meta = json.loads((ckpt / "last" / "state.json").read_text())
         _check_resume(ckpt / "last", meta, now)
         meta = _load_last(ckpt / "last", model, opt, gens)
-        run = {k: meta[k] for k in run}
+        run = {k: meta.get(k, 0) for k in run}
 
     step_model = torch.compile(model) if cfg.compile else model
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext())
@@ -346,11 +391,13 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
             row.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics[cfg.select_metric]
             if run["best_score"] is None or score > run["best_score"]:
-                run["best_epoch"], run["best_score"] = done, score
+                run["best_epoch"], run["best_score"], run["stale"] = done, score, 0
                 if ckpt is not None:
                     _save_best(ckpt / "best", model, {"epoch": done, "score": score, **now})
                 else:
                     best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                run["stale"] += 1
         elif val_pairs is None:
             run["best_epoch"] = done
         run["history"].append(row)
@@ -358,6 +405,8 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
         bar.set_postfix(loss=f"{mean_loss:.4f}", **({"val": f"{run['best_score']:.2f}"} if run["best_score"] is not None else {}))
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == last_epoch):
             _save_last(ckpt / "last", model, opt, gens, {**now, **run, "library_version": __version__})
+        if cfg.patience is not None and run["stale"] >= cfg.patience:
+            break  # early stopping: the validation score has stopped rising
     bar.close()
 
     if val_pairs is not None and run["best_epoch"] is not None:

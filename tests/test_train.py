@@ -32,23 +32,74 @@ def _problem(n_train=320, n_val=120, seed=0):
 
 
 def _model(seed=0):
-    torch.manual_seed(seed)
     return FusionModel(AdapterConfig(DA, out_dim=32, depth=1, expansion=2, dropout=0.1),
-                       AdapterConfig(DB, out_dim=32, depth=1, expansion=2, dropout=0.1))
+                       AdapterConfig(DB, out_dim=32, depth=1, expansion=2, dropout=0.1), seed=seed)
 
 
 def _cfg(**kw):
-    return TrainConfig(**{"epochs": 4, "batch_size": 64, "warmup_steps": 4, "device": "cpu",
-                          "progress": False, **kw})
+    return TrainConfig(**{"epochs": 4, "batch_size": 64, "device": "cpu", "progress": False, **kw})
 
 
 def test_lr_schedule():
-    cfg = _cfg(lr=1e-3, min_lr=1e-6, warmup_steps=10)
+    cfg = _cfg(lr=1e-3, min_lr=1e-6, warmup_frac=0.1)
     lrs = [lr_at(s, cfg, 100) for s in range(101)]
     assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3) and lrs[100] == pytest.approx(1e-6)
     assert all(a < b for a, b in zip(lrs[:10], lrs[1:11])), "linear warm-up"
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])), "then decays"
     assert lrs[55] == pytest.approx((1e-3 + 1e-6) / 2), "cosine: half-way at mid-decay"
+
+
+def test_warmup_is_a_fraction_of_the_run():
+    """The rule: warm-up = round(warmup_frac * total steps), so a 10x longer run has the same
+    schedule stretched 10x; an explicit warmup_steps (the paper's 100) is taken as given."""
+    cfg = _cfg(warmup_frac=0.05)
+    assert cfg.warmup(90) == 4 and cfg.warmup(61_000) == 3050
+    for s in range(0, 100, 7):
+        assert lr_at(10 * s, cfg, 1000) == pytest.approx(lr_at(s, cfg, 100))
+    assert TrainConfig.paper().warmup(61_000) == 100
+    assert lr_at(4, cfg, 90) == pytest.approx(cfg.lr), "the 90-step run leaves its warm-up at step 4"
+
+
+def test_refuses_a_run_mostly_in_warmup():
+    tr, _ = _problem()  # 400 pairs, batch 64: 6 steps an epoch
+    with pytest.raises(ValueError, match=r"warm-up of 100 steps is 833 % of this 12-step run"):
+        train(_model(), tr, None, _cfg(epochs=2, warmup_steps=100))
+    with pytest.raises(ValueError, match="warmup_frac"):
+        TrainConfig(warmup_frac=0.3)
+    train(_model(), tr, None, _cfg(epochs=2, warmup_steps=3))  # 25 %: allowed
+
+
+def test_same_seed_same_weights_whatever_ran_before():
+    """A run's seed fixes everything random in it: two runs with one seed, after different amounts
+    of unrelated random-number use, end with identical weights; another seed differs."""
+    tr, _ = _problem()
+    runs = []
+    for unrelated, seed in ((0, 3), (1000, 3), (7, 4)):
+        torch.rand(unrelated)  # an earlier cell, a re-run cell, another chapter's helper
+        model = _model(seed=seed)
+        train(model, tr, None, _cfg(epochs=2, seed=seed))
+        runs.append(model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert not any(torch.equal(runs[0][k], runs[2][k]) for k in runs[0] if runs[0][k].ndim == 2)
+
+
+def test_train_leaves_the_global_rng_alone():
+    tr, _ = _problem()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model = _model(seed=1)
+    train(model, tr, None, _cfg(epochs=1))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_early_stopping_after_patience():
+    tr, va = _problem()
+    still = _cfg(epochs=10, lr=1e-12, min_lr=0.0, patience=2)  # nothing moves: no new best after epoch 1
+    res = train(_model(), tr, va, still)
+    assert res.epochs_done == 3 and len(res.history) == 3 and res.best_epoch == 1
+    learning = train(_model(), tr, va, _cfg(epochs=6, lr=3e-3, batch_size=32, patience=2))
+    assert learning.epochs_done == 6  # still improving: runs to the end
 
 
 def test_weight_decay_only_on_matrices():
@@ -130,12 +181,18 @@ def test_resume_refuses_another_run(tmp_path):
     assert meta["epoch"] == 1 and meta["train_config"]["batch_size"] == 64
 
 
-@pytest.mark.parametrize("kw", [dict(augment="none"), dict(augment="noise"), dict(augment="quantize"),
-                                dict(mix_mode="permute", alpha=0.4)])
+@pytest.mark.parametrize("kw", [dict(augment="noise", noise_std=0.5), dict(augment="quantize"),
+                                dict(augment="fusemix"), dict(augment="fusemix", mix_mode="permute", alpha=0.4)])
 def test_other_augmentations_train(kw):
+    """Each augmentation trains and really changes what the model sees: its first-epoch loss and
+    weights differ from the same seed's run without augmentation."""
     tr, _ = _problem()
-    res = train(_model(), tr, None, _cfg(epochs=1, **kw))
+    plain, model = _model(), _model()
+    ref = train(plain, tr, None, _cfg(epochs=1, augment="none"))
+    res = train(model, tr, None, _cfg(epochs=1, **kw))
     assert math.isfinite(res.history[0]["loss"]) and res.best_epoch == 1 and res.best_score is None
+    assert res.history[0]["loss"] != ref.history[0]["loss"]
+    assert not torch.equal(model.adapter_a.proj.weight, plain.adapter_a.proj.weight)
 
 
 def test_refuses_selection_on_test_split():
