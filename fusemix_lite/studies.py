@@ -5,13 +5,18 @@ they can take.
   :func:`uniform_subset`;
 - quantity: :func:`nested_subsets`, growing subsets, each inside the next;
 - quality: :func:`corrupt_captions`, a known fraction of captions made worse (or mispaired);
-- seeds: :func:`run_seeds` and :func:`summarise` turn per-seed results into mean +- std.
+- seeds: :func:`run_seeds` and :func:`summarise` turn per-seed results into mean +- std;
+- evidence: :func:`paired_difference` (a paired 95 % t interval over seeds) and :func:`verdict`,
+  the rule that turns an interval into "reproduced", "not reproduced" or "no detectable difference";
+- matched comparisons: :func:`run_arms` trains every arm of a study at every data size, one
+  batched ensemble of seeds per (arm, size), each seed on its own subset shared by all arms.
 
 Introduced in chapter 9.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +32,7 @@ __all__ = [
     "KERNELS", "CORRUPTIONS", "DEFAULT_ATTRIBUTES", "GENERIC_CAPTIONS",
     "kernel_matrix", "kdpp_greedy", "uniform_subset", "nested_subsets",
     "Corrupted", "corrupt_captions", "n_corrupted", "run_seeds", "summarise",
+    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -332,3 +338,124 @@ def summarise(records: pd.DataFrame | Sequence[Mapping], by: str | Sequence[str]
     out = out[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]]
     out["n"] = df.groupby(by, sort=True).size()
     return out.reset_index()
+
+
+# ----------------------------------------------------------------------------------------------
+# Evidence: paired differences with a confidence interval, and the verdict they support
+# ----------------------------------------------------------------------------------------------
+
+VERDICTS = ("reproduced", "not reproduced", "no detectable difference")
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``a - b`` over paired runs (same seed, same data subset) with a two-sided t interval."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+    def __str__(self) -> str:
+        return (f"{self.mean:+.1f} points ({100 * self.confidence:.0f} % CI {self.low:+.1f} to "
+                f"{self.high:+.1f}, {self.n} paired seeds)")
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> PairedDifference:
+    """The paired difference ``a[i] - b[i]`` (entry i of both from the same seed and subset): its mean
+    and the Student t interval ``mean +- t_{n-1} * sd / sqrt(n)``. Pairing removes what the two runs
+    of a seed share (initial weights, data order, subset), so the interval is far narrower than one
+    built from two independent spreads. Needs 2 or more pairs; the book uses 5 or more.
+    Introduced in chapter 5."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D and paired one to one, got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        raise ValueError(f"a paired interval needs at least 2 pairs, got {len(a)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite (a NaN here is a failed run: find it, do not average it)")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    d = a - b
+    half = float(stats.t.ppf((1 + confidence) / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    m = float(d.mean())
+    return PairedDifference(m, m - half, m + half, len(d), confidence)
+
+
+def verdict(diff: PairedDifference, margin: float = 0.0) -> str:
+    """The decision rule for a claim "A beats B" (``diff`` = A - B): "reproduced" when the whole
+    interval lies above ``margin``, "not reproduced" when it lies below ``-margin`` (B beats A), and
+    "no detectable difference" when it straddles. Introduced in chapter 5."""
+    if diff.low > margin:
+        return VERDICTS[0]
+    if diff.high < -margin:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def log_ticks(ax, values: Sequence[float]) -> None:
+    """Log-scale x axis with a tick at each of ``values``, labelled with plain numbers.
+    Introduced in chapter 5."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(values))
+    ax.set_xticklabels([f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in values])
+    ax.minorticks_off()
+
+
+# ----------------------------------------------------------------------------------------------
+# Matched comparisons: every arm, every size, seeds batched
+# ----------------------------------------------------------------------------------------------
+
+def run_arms(arms: Mapping[str, "TrainConfig"], sizes: Sequence[int], seeds: Sequence[int], adapters,
+             train_pairs, val_pairs, test_pairs, *, steps: Callable[[int], int] | int,
+             eval_points: int = 12, progress: bool = True) -> pd.DataFrame:
+    """Train each arm (a :class:`~fusemix_lite.train.TrainConfig`; its ``epochs`` and ``eval_every``
+    are set here) at each training-set size, with one member per seed, and evaluate each member's
+    best validation epoch once on ``test_pairs``.
+
+    Matched by construction: at a size, every arm trains on the same per-seed subsets (seed s draws
+    ``nested_subsets(n_pairs, sizes, s)``: each smaller subset inside the larger) for the same number
+    of optimiser steps (``steps(n)``, rounded up to whole epochs), is evaluated ``eval_points`` times
+    on validation and selected by the same rule. ``adapters`` is ``(cfg_a, cfg_b)``. Returns one
+    row per (arm, size, seed): test metrics, ``best_epoch``, ``epochs``, ``steps``, ``val_score``,
+    and ``train_R@1`` (t2i on 500 of the member's own training captions, for the overfitting gap).
+    Introduced in chapter 5."""
+    from tqdm.auto import tqdm
+
+    from .ensemble import train_ensemble
+    from .retrieval import recall_at_k
+    from .train import embed
+
+    sizes, seeds = [int(s) for s in sizes], [int(s) for s in seeds]
+    m = train_pairs.n_texts
+    subsets = {s: nested_subsets(m, sizes, s) for s in seeds}
+    rows = []
+    bar = tqdm(total=len(arms) * len(sizes), desc="arms x sizes", disable=not progress)
+    for i, n in enumerate(sizes):
+        for name, cfg in arms.items():
+            bs = min(cfg.batch_size, n // 2)
+            per_epoch = n // bs
+            wanted = steps(n) if callable(steps) else int(steps)
+            epochs = max(1, math.ceil(wanted / per_epoch))
+            run_cfg = dataclasses.replace(cfg, batch_size=bs, epochs=epochs, progress=False,
+                                          eval_every=max(1, epochs // eval_points))
+            subs = [torch.as_tensor(subsets[s][i]) for s in seeds]
+            res = train_ensemble(*adapters, seeds, train_pairs, val_pairs, run_cfg, subsets=subs)
+            for e, (s, model) in enumerate(zip(seeds, res.models)):
+                test = recall_at_k(*embed(model, test_pairs), test_pairs.caption_item.to(test_pairs.items.device))
+                own = subs[e][:500].to(train_pairs.caption_item.device)
+                items_used = torch.unique(train_pairs.caption_item[own])
+                remap = torch.full((train_pairs.n_items,), -1, dtype=torch.long, device=items_used.device)
+                remap[items_used] = torch.arange(len(items_used), device=items_used.device)
+                a, b = embed(model, type(train_pairs)(train_pairs.items[items_used], train_pairs.texts[own],
+                                                     remap[train_pairs.caption_item[own]]))
+                seen = recall_at_k(a, b, remap[train_pairs.caption_item[own]].cpu())["t2i_R@1"]
+                rows.append({"arm": name, "n_pairs": n, "seed": s, **test, "best_epoch": res.best_epoch[e],
+                             "epochs": res.epochs_done, "steps": res.epochs_done * per_epoch,
+                             "batch_size": bs, "val_score": res.best_score[e], "train_R@1": seen})
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
