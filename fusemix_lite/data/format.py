@@ -77,12 +77,17 @@ def check_relative(rel: str, what: str) -> None:
 
 def resolve_file(root: str | Path, rel: str, what: str = "file") -> Path:
     """``root / rel`` for a path named in a manifest, refused unless it resolves (symbolic links
-    followed) inside ``root``; a :class:`MissingDataError` when it does not exist."""
+    followed) inside ``root``, or inside the target of a folder link directly in ``root`` (how
+    ``data_scripts`` link a user's media folder in); a :class:`MissingDataError` when it is missing."""
     check_relative(rel, what)
     root = Path(root)
-    path = root / rel
-    real, real_root = path.resolve(), root.resolve()
-    if not real.is_relative_to(real_root):
+    path, top = root / rel, root / PurePosixPath(rel).parts[0]
+    try:
+        real, real_root = path.resolve(), root.resolve()
+        linked = top.resolve() if top != path and top.is_symlink() and top.is_dir() else real_root
+    except (OSError, RuntimeError) as e:  # a symbolic-link loop
+        raise ValueError(f"{what}: file path {rel!r} cannot be resolved ({e}); refused") from e
+    if not (real.is_relative_to(real_root) or real.is_relative_to(linked)):
         raise ValueError(f"{what}: file path {rel!r} leads outside the dataset root {root} (to {real}); refused")
     if not real.exists():
         raise MissingDataError(f"{what}: file {path} is missing")
