@@ -61,6 +61,8 @@ class Item:
 
 def is_blank(text: str) -> bool:
     """True when ``text`` holds only whitespace, control or format (zero-width) characters."""
+    if text.isprintable():  # the common case, at C speed: printable and not all spaces
+        return not text.strip()
     return all(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in text)
 
 
