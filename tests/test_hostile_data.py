@@ -24,7 +24,7 @@ from PIL import Image
 
 import fusemix_lite.extract as ex
 from fusemix_lite.data import debian, sounds
-from fusemix_lite.data.format import Item, PairedDataset, open_regular, resolve_file
+from fusemix_lite.data.format import Item, PairedDataset, assign_splits, open_regular, resolve_file
 from fusemix_lite.encoders import get_encoder
 from fusemix_lite.encoders.base import Encoder, to_rgb
 from fusemix_lite.errors import MissingDataError, UnknownNameError
@@ -224,6 +224,14 @@ def test_bad_dataset_json_names_file_and_field(tmp_path, case):
     with pytest.raises(ValueError, match=message) as info:
         PairedDataset.load(tmp_path / "ds")
     assert "dataset.json" in str(info.value)
+
+
+def test_unknown_splits_are_never_written(tmp_path):
+    with pytest.raises(ValueError, match="unknown split\\(s\\) \\['holdout'\\]"):
+        PairedDataset("d", tmp_path / "d", [Item("x", "holdout", ["a cat"])]).save()
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(ValueError, match="unknown split\\(s\\) \\['holdout'\\]"):
+        assign_splits(["cat", "dog"], {"train": 0.5, "holdout": 0.5}, 0)
 
 
 def test_items_built_in_code_are_checked_too():

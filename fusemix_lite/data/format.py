@@ -60,7 +60,8 @@ class Item:
 
 
 def is_blank(text: str) -> bool:
-    """True when ``text`` holds only whitespace, control or format (zero-width) characters."""
+    """True when ``text`` holds only whitespace or Unicode "other" characters (control, format such
+    as zero-width spaces, private-use, unassigned): it would encode like an empty caption."""
     if text.isprintable():  # the common case, at C speed: printable and not all spaces
         return not text.strip()
     return all(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in text)
@@ -194,7 +195,11 @@ class PairedDataset:
         return h.hexdigest()
 
     def save(self) -> None:
-        """Write ``manifest.jsonl`` and ``dataset.json`` atomically into ``root``."""
+        """Write ``manifest.jsonl`` and ``dataset.json`` atomically into ``root`` (refused when an
+        item's split is not one of :data:`SPLITS`: :meth:`load` would not read it back)."""
+        bad = sorted({it.split for it in self.items} - set(SPLITS))
+        if bad:
+            raise ValueError(f"dataset {self.name!r}: unknown split(s) {bad}; known: {list(SPLITS)}")
         write_atomic(self.root / "manifest.jsonl", ("\n".join(self.manifest_lines()) + "\n").encode())
         meta = {"name": self.name, "info": self.info, "format_version": FORMAT_VERSION,
                 "n_items": len(self.items)}
@@ -269,6 +274,8 @@ def assign_splits(labels: list[str], fractions: dict[str, float], seed: int) -> 
     """
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ValueError(f"split fractions must sum to 1, got {fractions}")
+    if set(fractions) - set(SPLITS):
+        raise ValueError(f"unknown split(s) {sorted(set(fractions) - set(SPLITS))}; known: {list(SPLITS)}")
     rng = np.random.default_rng(seed)
     out = [""] * len(labels)
     names = list(fractions)
