@@ -12,7 +12,10 @@ encoders are never needed again. It
 * can split the shards over processes started by ``torchrun``/``accelerate launch`` (``RANK``,
   ``WORLD_SIZE``): each rank encodes its share, and the last rank to finish merges;
 * names unreadable image/audio files; ``on_error="skip"`` leaves those items out (with a warning),
-  and the captions of skipped items are then left out of the text latents too, so pairs stay aligned.
+  and the captions of skipped items are then left out of the text latents too, so pairs stay aligned;
+* refuses, before encoding anything, a file path that leads outside the dataset root (absolute,
+  ``..`` or a symbolic link out); reads only regular files (a FIFO fails at once, never hangs), and
+  refuses images and sounds over the size limits below before decoding them.
 
 Rows: one per item for ``"image"``/``"audio"`` (id = item id); one per caption for ``"text"``
 (id = ``"<item id>#<j>"``, ``item_index`` = the row of its item in the item latents).
@@ -37,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .data.format import PairedDataset, write_atomic
+from .data.format import PairedDataset, open_regular, resolve_file, write_atomic
 from .encoders import Encoder, get_encoder
 from .encoders.base import single_threaded
 from .store import Latents, LatentStore, StoreKey
@@ -45,24 +48,75 @@ from .store import Latents, LatentStore, StoreKey
 MODALITIES = ("image", "text", "audio")
 _FAIL = "__unreadable__"
 
+# Size limits, checked from the file's header before decoding (raise them here for bigger media).
+MAX_IMAGE_PIXELS = 50_000_000   # width x height (about 150 MB as 8-bit RGB)
+MAX_IMAGE_ASPECT = 50           # longer side / shorter side (encoders resize the shorter side)
+MAX_AUDIO_SECONDS = 600.0
+MAX_AUDIO_SAMPLES = 2 ** 25     # frames x channels (128 MB as float32)
+AUDIO_SAMPLE_RATES = (1000, 384_000)
+
 
 # ---------------------------------------------------------------------------------------------
 # Reading raw items (runs in DataLoader workers)
 # ---------------------------------------------------------------------------------------------
-def read_image(path: str | Path):
-    """Open and fully decode an image (a truncated file raises here, not later)."""
+def _to_8bit(im):
+    """A high-bit-depth greyscale image ("I;16*", "I", "F") scaled (not clipped) to 8-bit "L"."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im.load()
-        return im.copy()
+    a = np.asarray(im)
+    if im.mode == "F":
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError("a floating-point image (mode 'F') must hold values in [0, 1]; refused")
+        scale = 255.0
+    else:  # 16-bit greyscale, stored as "I;16*" or widened to "I" by PIL
+        if a.min() < 0 or a.max() > 65535:
+            raise ValueError(f"a 32-bit integer image (mode {im.mode!r}) with values outside [0, 65535] "
+                             "has no 8-bit equivalent; refused")
+        scale = 255.0 / 65535.0
+    return Image.fromarray(np.rint(a.astype(np.float64) * scale).astype(np.uint8), mode="L")
+
+
+def read_image(path: str | Path):
+    """Open and fully decode an image (a truncated file raises here, not later).
+
+    Only regular files are read; images over :data:`MAX_IMAGE_PIXELS` or :data:`MAX_IMAGE_ASPECT`
+    are refused before decoding, and 16-bit or float greyscale is scaled to 8-bit ("L")."""
+    from PIL import Image
+
+    with open_regular(path, "image") as f:
+        try:
+            im = Image.open(f)
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"image {path} is too large ({e}); refused") from e
+        with im:
+            w, h = im.size
+            if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS or max(w, h) > MAX_IMAGE_ASPECT * min(w, h):
+                raise ValueError(f"image {path} is {w} x {h} pixels: over the limits of {MAX_IMAGE_PIXELS} "
+                                 f"pixels and an aspect ratio of {MAX_IMAGE_ASPECT} (fusemix_lite.extract."
+                                 "MAX_IMAGE_PIXELS / MAX_IMAGE_ASPECT); refused")
+            im.load()
+            if im.mode.startswith("I") or im.mode == "F":
+                return _to_8bit(im)
+            return im.copy()
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a sound file as float32; several channels are averaged to mono."""
+    """Read a sound file as float32; several channels are averaged to mono.
+
+    Only regular files are read; a sample rate outside :data:`AUDIO_SAMPLE_RATES` or a sound over
+    :data:`MAX_AUDIO_SECONDS` / :data:`MAX_AUDIO_SAMPLES` is refused from its header."""
     import soundfile as sf
 
-    wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    with open_regular(path, "audio") as f, sf.SoundFile(f) as snd:
+        sr, frames, channels = snd.samplerate, snd.frames, snd.channels
+        lo, hi = AUDIO_SAMPLE_RATES
+        if not lo <= sr <= hi:
+            raise ValueError(f"sound {path}: sample rate {sr} Hz outside [{lo}, {hi}]; refused")
+        if frames / sr > MAX_AUDIO_SECONDS or frames * channels > MAX_AUDIO_SAMPLES:
+            raise ValueError(f"sound {path}: {frames} frames x {channels} channels at {sr} Hz "
+                             f"({frames / sr:.0f} s) is over the limits of {MAX_AUDIO_SECONDS:.0f} s and "
+                             f"{MAX_AUDIO_SAMPLES} samples (fusemix_lite.extract.MAX_AUDIO_*); refused")
+        wave = snd.read(dtype="float32", always_2d=True)
     if wave.shape[0] == 0:
         raise ValueError("the file holds no samples")
     return np.ascontiguousarray(wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]), int(sr)
@@ -97,6 +151,7 @@ class _Rows(torch.utils.data.Dataset):
                 return i, None, f"caption {row.id!r} ({row.raw!r}): {e}"
         path = self.root / row.raw
         try:
+            path = resolve_file(self.root, row.raw, f"item {row.id!r}")
             raw = read_image(path) if self.modality == "image" else read_audio(path)
             return i, self.encoder.prepare(raw), None
         except Exception as e:  # unreadable, truncated, wrong format: name the file
@@ -149,6 +204,11 @@ def _rows(split_ds: PairedDataset, modality: str, excluded: set[str]) -> list[_R
     if missing:
         raise ValueError(f"dataset {split_ds.name!r}: {len(missing)} items have no {modality} file "
                          f"(first: {missing[:5]}); it is not a {modality}-text dataset")
+    for _, it in kept:  # refused even with on_error="skip": a path out of the root is not a bad file
+        try:
+            resolve_file(split_ds.root, getattr(it, modality), f"dataset {split_ds.name!r}, item {it.id!r}")
+        except FileNotFoundError:
+            pass  # a missing file is an unreadable item (on_error decides)
     return [_Row(new_index, it.id, getattr(it, modality)) for new_index, (_, it) in enumerate(kept)]
 
 

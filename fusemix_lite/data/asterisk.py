@@ -85,7 +85,7 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
     sounds = debian.find_package_file(SOUNDS, source)
     transcripts = read_transcripts(debian.find_package_file(TRANSCRIPTS, source))
     no_audio, left_out = [], []
-    with debian.staged_dir(root) as tmp:
+    with debian.staged_dir(root, NAME) as tmp:
         items = []
         for key, transcript in sorted(transcripts.items()):
             wav = sounds / f"{key}.wav"

@@ -121,6 +121,18 @@ def make_config(cls: type, **kwargs: Any) -> Any:
     return cls(**kwargs)
 
 
+def made_by_library(root: Path, name: str) -> bool:
+    """True when ``root/dataset.json`` parses and records dataset ``name`` written by the generator
+    ``fusemix_lite.data.<name>``: the marker that lets :func:`build_or_load` delete a stale copy."""
+    try:
+        meta = json.loads((Path(root) / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    info = meta.get("info") if isinstance(meta, dict) else None
+    return (meta.get("name") == name and isinstance(info, dict) and isinstance(info.get("generator"), str)
+            and info["generator"].startswith(f"fusemix_lite.data.{name} v"))
+
+
 def build_or_load(name: str, config: Any, root: str | Path | None,
                   generate: Callable[[Path], list[Item]], media: str, info: dict | None = None,
                   version: int = 1) -> PairedDataset:
@@ -128,21 +140,24 @@ def build_or_load(name: str, config: Any, root: str | Path | None,
 
     ``root`` defaults to ``data_dir()/<name>-<config hash>``. ``generate(root)`` writes the media
     files under ``root/<media>/`` and returns the items; the manifest is written last, so an
-    interrupted generation is simply redone on the next call. Introduced in chapter 1.
+    interrupted generation is simply redone on the next call. A stale or damaged copy is deleted
+    only when its ``dataset.json`` proves this generator made it (:func:`made_by_library`);
+    otherwise a ``ValueError`` names the file and nothing is touched. Introduced in chapter 1.
     """
     root = Path(root) if root is not None else data_dir() / f"{name}-{config_hash(config)}"
     want = {"config": config_dict(config), "generator": f"fusemix_lite.data.{name} v{version}"}
     if (root / "dataset.json").exists():
+        if not made_by_library(root, name):
+            raise ValueError(f"{root / 'dataset.json'} does not record dataset {name!r} made by "
+                             f"fusemix_lite.data.{name}; nothing there is touched: pass another root, or "
+                             "delete the folder yourself")
         try:
             ds = PairedDataset.load(root)
         except (ValueError, MissingDataError, KeyError):
-            ds = None
-        if ds is not None and ds.name == name and all(ds.info.get(k) == v for k, v in want.items()) \
-                and (root / media).is_dir():
+            ds = None  # our own dataset, half-updated or damaged: generated again below
+        if ds is not None and all(ds.info.get(k) == v for k, v in want.items()) and (root / media).is_dir():
             return ds
-        if ds is not None and ds.name != name:
-            raise ValueError(f"{root} holds dataset {ds.name!r}, not {name!r}; pass another root")
-        # Stale (other config or version): drop the manifest first, then the old media files.
+        # Ours but stale (other config or version): drop the manifest first, then the old media files.
         for f in ("manifest.jsonl", "dataset.json"):
             (root / f).unlink(missing_ok=True)
         shutil.rmtree(root / media, ignore_errors=True)

@@ -9,6 +9,7 @@ Introduced in chapter 1.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -70,12 +71,20 @@ def find_package_file(package: str, source: str | Path | None = None) -> Path:
 
 
 @contextmanager
-def staged_dir(root: Path) -> Iterator[Path]:
+def staged_dir(root: Path, name: str | None = None) -> Iterator[Path]:
     """Build a dataset in a temporary sibling folder that replaces ``root`` only on success, so a
-    failed or interrupted build leaves nothing half-written. Introduced in chapter 1."""
+    failed or interrupted build leaves nothing half-written. A non-empty ``root`` is replaced only
+    when its ``dataset.json`` names dataset ``name`` (one this library built); anything else is
+    refused untouched. Introduced in chapter 1."""
     root = Path(root)
-    if root.exists() and any(root.iterdir()) and not (root / "dataset.json").exists():
-        raise ValueError(f"{root} exists and is not a dataset folder; give an empty or new root")
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        try:
+            found = json.loads((root / "dataset.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found is None or (name is not None and found != name):
+            raise ValueError(f"{root} exists and is not a dataset folder of {name or 'this library'!r} "
+                             f"(its dataset.json names {found!r}); nothing was touched: give an empty or new root")
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
     try:

@@ -130,7 +130,7 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
             "font_size": FONT_SIZE, "unicodedata_version": unicodedata.unidata_version,
             "caption": "unicodedata.name, lower-cased", "background": "white", "version": VERSION,
             "label": "coarse group from the code-point range (GROUPS); ~9 in 10 agree with Unicode's"}
-    with debian.staged_dir(root) as tmp:
+    with debian.staged_dir(root, NAME) as tmp:
         items = []
         for cp in emoji_code_points(font_path):
             img = render(chr(cp), font)

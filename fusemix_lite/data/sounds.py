@@ -88,7 +88,7 @@ def sample_segment(rng: np.random.Generator, kind: str, max_duration: float = 2.
         pitch = pick(rng, list(PITCHES))
         return {"kind": "tone", "pitch": pitch, "freq": r3(_log_uniform(rng, *PITCHES[pitch])),
                 "timbre": pick(rng, TIMBRES), "envelope": pick(rng, ENVELOPES),
-                "mod_rate": r3(rng.uniform(3, 7)), "duration": r3(rng.uniform(0.8, max_duration))}
+                "mod_rate": r3(rng.uniform(3, 7)), "duration": r3(rng.uniform(min(0.8, max_duration), max_duration))}
     if kind == "chirp":
         direction = pick(rng, ["up", "down"])
         lo, hi = _log_uniform(rng, 150, 450), _log_uniform(rng, 1200, 3500)
@@ -100,7 +100,7 @@ def sample_segment(rng: np.random.Generator, kind: str, max_duration: float = 2.
         burst = rng.random() < 0.4
         return {"kind": "noise", "noise": pick(rng, NOISES), "burst": bool(burst),
                 "envelope": "steady" if burst else pick(rng, ["steady", "fade in", "fade out"]),
-                "duration": r3(rng.uniform(0.15, 0.45) if burst else rng.uniform(0.8, max_duration)),
+                "duration": r3(rng.uniform(0.15, 0.45) if burst else rng.uniform(min(0.8, max_duration), max_duration)),
                 "noise_seed": int(rng.integers(2**31))}
     if kind == "beeps":
         rate = pick(rng, ["slow", "fast"])

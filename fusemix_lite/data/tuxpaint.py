@@ -102,7 +102,7 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
     stamps = debian.find_package_file(PACKAGE, source)
     no_caption: list[str] = []
     svg_left_out: dict[str, str] = {}
-    with debian.staged_dir(root) as tmp:
+    with debian.staged_dir(root, NAME) as tmp:
         items = []
         for key, path in find_stamps(stamps).items():
             txt = path.with_suffix(".txt")

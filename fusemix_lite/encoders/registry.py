@@ -7,6 +7,8 @@ a machine with network (and raise ``OfflineError`` quickly elsewhere). Two famil
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -129,4 +131,44 @@ def get_encoder(name: str | Encoder, **kwargs) -> Encoder:
         return name
     if not isinstance(name, str):
         raise TypeError(f"encoder must be a name or an Encoder, got {type(name).__name__}")
-    return encoder_spec(name).factory(**kwargs)
+    spec = encoder_spec(name)
+    try:
+        return spec.factory(**kwargs)
+    except TypeError as e:  # an option the constructor does not take: name it and the known ones
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not m or m.group(1) not in kwargs:
+            raise
+        raise ValueError(f"encoder {name!r} has no option {m.group(1)!r}; its options: "
+                         f"{', '.join(encoder_options(name))}") from e
+
+
+def _kw(*fns, bound: tuple[str, ...] = ()) -> list[str]:
+    """Keyword parameters of the callables a factory forwards to, less those it sets itself."""
+    out: list[str] = []
+    for fn in fns:
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", *bound, *out):
+                out.append(p.name)
+    return out
+
+
+def encoder_options(name: str) -> list[str]:
+    """The keyword options ``get_encoder(name, **options)`` passes on to the encoder."""
+    from .whisper import WhisperEncoder
+
+    spec, off, hub = encoder_spec(name), _offline(), _hub()
+    if name.startswith("efficientnet-lite0"):
+        return _kw(off.EfficientNetLite0, bound=("name",))
+    if name == "mobilenet-v2":
+        return _kw(off.MobileNetV2)
+    if name == "minilm-l6":
+        return _kw(off.minilm_l6, hub.HFTextEncoder, bound=("name", "source", "dim", "pooling", "max_tokens"))
+    if name.startswith("whisper-"):
+        if spec.profile == "offline":
+            return _kw(off.whisper_tiny_en if name == "whisper-tiny.en" else off.whisper_base)
+        return _kw(WhisperEncoder, bound=("name", "dim", "ct2_parts", "folder", "hub_repo"))
+    if name.startswith("dinov2-"):
+        return _kw(hub.Dinov2Encoder, bound=("name", "repo", "dim"))
+    if name.startswith("openclip-"):
+        return _kw(hub.OpenCLIPEncoder, bound=("name", "arch", "pretrained", "tower"))
+    return _kw(hub.HFTextEncoder, bound=("name", "source", "dim", "pooling", "prefix", "clean"))
