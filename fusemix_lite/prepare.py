@@ -27,6 +27,6 @@ def paired_latents(dataset: PairedDataset, splits: Sequence[str], item_modality:
     for split in splits:
         extract(dataset, split, item_modality, item_encoder, store, **extract_kw)
         extract(dataset, split, "text", text_encoder, store, **extract_kw)
-        out[split] = load_pairs(store, dataset.name, split, item_modality, item_encoder, text_encoder,
-                                device=device)
+        out[split] = load_pairs(store, dataset, split, item_modality, item_encoder, text_encoder,
+                                device=device, verify="crc32")
     return out

@@ -181,7 +181,7 @@ def test_killed_run_resumes_and_equals_a_clean_run(ds, tmp_path, image_encoder, 
     monkeypatch.setattr(ex, "_save_npy", dying_save)
     with pytest.raises(KeyboardInterrupt):
         run(ds, "image", image_encoder, store, shard_size=3)
-    part = list(store.path(StoreKey("tiny", "train", "image", "tiny-dino")).parent.glob(".tiny-dino.partial-*"))
+    part = list(store.path(StoreKey("tiny", "train", "image", "tiny-dino", ds.variant)).parent.glob(".tiny-dino.partial-*"))
     assert len(part) == 1 and len(list(part[0].glob("shard-*.json"))) == 2
     assert not store.exists(StoreKey("tiny", "train", "image", "tiny-dino"))
 
@@ -232,7 +232,7 @@ def test_two_processes_equal_one(ds, tmp_path, image_encoder):
 
 def test_ranks_split_the_shards(ds, store, image_encoder):
     assert run(ds, "image", image_encoder, store, rank=1, world_size=2) is None  # not all shards yet
-    part = next(store.path(StoreKey("tiny", "train", "image", "tiny-dino")).parent.glob(".tiny-dino.partial-*"))
+    part = next(store.path(StoreKey("tiny", "train", "image", "tiny-dino", ds.variant)).parent.glob(".tiny-dino.partial-*"))
     assert sorted(p.name for p in part.glob("shard-*.json")) == ["shard-000001.json"]
     lat = run(ds, "image", image_encoder, store, rank=0, world_size=2)  # the last rank merges
     assert lat is not None and len(lat) == N
@@ -301,7 +301,7 @@ def test_bad_arguments(ds, store, image_encoder, text_encoder):
 def test_cli(ds, tmp_path, capsys):
     assert main(["--dataset", str(ds.root), "--split", "train", "--modality", "text", "--encoder", "minilm-l6",
                  "--store", str(tmp_path / "cli"), "--batch-size", "8", "--no-progress"]) == 0
-    assert "tiny/train/text/minilm-l6" in capsys.readouterr().out
+    assert f"tiny@{ds.variant}/train/text/minilm-l6" in capsys.readouterr().out
     lat = LatentStore(tmp_path / "cli").load(StoreKey("tiny", "train", "text", "minilm-l6"))
     assert lat.array.shape == (sum(len(it.captions) for it in ds.items), 384)
     with pytest.raises(SystemExit):

@@ -124,6 +124,12 @@ class PairedDataset:
             h.update(b"\n" + line.encode())
         return h.hexdigest()
 
+    @property
+    def variant(self) -> str:
+        """Short hash of the manifest: names this exact dataset (its config, sizes, selection) in the
+        latent store's keys, so two variants of one dataset name keep their latents apart."""
+        return self.manifest_hash()[:12]
+
     def save(self) -> None:
         """Write ``manifest.jsonl`` and ``dataset.json`` atomically into ``root``."""
         write_atomic(self.root / "manifest.jsonl", ("\n".join(self.manifest_lines()) + "\n").encode())
