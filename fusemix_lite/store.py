@@ -438,6 +438,15 @@ class PairedLatents:
                 raise ValueError(f"without caption_item, items and texts must pair row by row, got "
                                  f"{items_t.shape[0]} items and {texts_t.shape[0]} texts")
             caption_item = torch.arange(items_t.shape[0])
+        if isinstance(caption_item, torch.Tensor):
+            dtype, integral = caption_item.dtype, not (caption_item.is_floating_point() or caption_item.is_complex()
+                                                       or caption_item.dtype == torch.bool)
+        else:
+            arr = np.asarray(caption_item)
+            dtype, integral = arr.dtype, arr.size == 0 or np.issubdtype(arr.dtype, np.integer)
+        if not integral:
+            raise ValueError(f"caption_item must hold integer item indices, got dtype {dtype} "
+                             "(floats would be truncated)")
         cap = _to_tensor(caption_item, torch.long, items_t.device)
         return cls(items_t, texts_t, cap, captions, item_ids, split, dataset)
 

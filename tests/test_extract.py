@@ -306,3 +306,63 @@ def test_cli(ds, tmp_path, capsys):
     assert lat.array.shape == (sum(len(it.captions) for it in ds.items), 384)
     with pytest.raises(SystemExit):
         main(["--dataset", str(ds.root), "--split", "train", "--modality", "smell", "--encoder", "minilm-l6"])
+
+
+# ---- dataset variants and the extraction log (issue 18) --------------------------------------
+def test_two_variants_coexist_and_each_is_encoded_once(ds, store, text_encoder):
+    """Two configurations of one dataset name keep their own latents: the second does not evict the
+    first, and going back to the first is a cache hit (no new extraction in the log)."""
+    other = PairedDataset("tiny", ds.root, ds.items[:8], {"config": {"n": 8}})  # same name, another selection
+    assert other.variant != ds.variant
+    first = run(ds, "text", text_encoder, store)
+    second = run(other, "text", text_encoder, store)
+    assert first.key.variant == ds.variant and second.key.variant == other.variant
+    assert len(first) > len(second) and sorted(k.variant for k in store.keys()) == sorted([ds.variant, other.variant])
+    again = run(ds, "text", text_encoder, store)                      # after the other variant ran
+    assert again.manifest["created"] == first.manifest["created"]
+    np.testing.assert_array_equal(again.array, first.array)
+    run(other, "text", text_encoder, store)
+    counts = ex.extraction_counts(store)
+    assert counts == {StoreKey("tiny", "train", "text", "tiny-bert", ds.variant): 1,
+                      StoreKey("tiny", "train", "text", "tiny-bert", other.variant): 1}
+    log = [json.loads(line) for line in (store.root / "extractions.jsonl").read_text().splitlines()]
+    assert [r["variant"] for r in log] == [ds.variant, other.variant] and log[0]["rows"] == len(first)
+
+
+def test_load_pairs_by_dataset_or_by_name(ds, store, image_encoder, text_encoder):
+    run(ds, "image", image_encoder, store)
+    run(ds, "text", text_encoder, store)
+    by_ds = load_pairs(store, ds, "train", "image", "tiny-dino", "tiny-bert")
+    by_name = load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert")  # the only variant
+    assert torch.equal(by_ds.texts, by_name.texts)
+    other = PairedDataset("tiny", ds.root, ds.items[:8])
+    run(other, "image", image_encoder, store)
+    run(other, "text", text_encoder, store)
+    with pytest.raises(ex.StoreMismatchError, match="2 variants of dataset 'tiny'"):
+        load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert")
+    assert load_pairs(store, other, "train", "image", "tiny-dino", "tiny-bert").n_items == 8
+    assert load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert", variant=ds.variant).n_items == N
+
+
+def test_corrupt_cache_hit_is_extracted_again(ds, store, text_encoder):
+    first = run(ds, "text", text_encoder, store)
+    clean = np.array(first.array)                                     # a copy: the memmap sees the flip
+    path = store.path(first.key) / "latents.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01                                                  # one bit, same size
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="extracting again.*checksum"):
+        again = run(ds, "text", text_encoder, store)
+    np.testing.assert_array_equal(again.array, clean)
+    assert ex.extraction_counts(store)[first.key] == 2
+
+
+def test_counts_cli(ds, store, text_encoder, capsys):
+    assert main(["--counts", "--store", str(store.root)]) == 0
+    run(ds, "text", text_encoder, store)
+    assert main(["--counts", "--store", str(store.root)]) == 0
+    assert f"1  tiny@{ds.variant}/train/text/tiny-bert" in capsys.readouterr().out
+    with open(store.root / "extractions.jsonl", "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(ValueError, match=r"extractions.jsonl:2: not an extraction record"):
+        ex.extraction_counts(store)
