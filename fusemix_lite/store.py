@@ -318,7 +318,8 @@ class LatentStore:
                                         "remove the key and extract it again")
         ids, index = manifest["ids"], manifest.get("item_index")
         if len(ids) != array.shape[0] or (index is not None and len(index) != array.shape[0]):
-            raise StoreCorruptError(f"{key}: manifest ids/item_index do not have {array.shape[0]} entries")
+            raise StoreCorruptError(f"{key}: {self.path(key) / MANIFEST}: ids/item_index do not have "
+                                    f"{array.shape[0]} entries")
         return Latents(key, array, list(ids), None if index is None else np.asarray(index, dtype=np.int64),
                        manifest)
 
