@@ -366,3 +366,24 @@ def test_counts_cli(ds, store, text_encoder, capsys):
         f.write("{not json\n")
     with pytest.raises(ValueError, match=r"extractions.jsonl:2: not an extraction record"):
         ex.extraction_counts(store)
+
+
+def test_generated_scene_worlds_coexist(tmp_path, store, image_encoder, text_encoder):
+    """Chapter 2's default scenes and chapter 8's picture-book scenes share the name "scenes": each
+    keeps its latents, and returning to the first after the second encodes nothing again."""
+    from fusemix_lite.data import scenes
+    from fusemix_lite.prepare import paired_latents
+
+    sizes = dict(seed=0, n_train=6, n_val=2, n_test=2, n_compositional=0, workers=1)
+    default = scenes.build(root=tmp_path / "default", **sizes)
+    book = scenes.build(root=tmp_path / "book", **sizes, **scenes.PICTURE_BOOK)
+    assert default.name == book.name == "scenes" and default.variant != book.variant
+    kw = dict(store=store, progress=False, batch_size=4)
+    first = paired_latents(default, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    other = paired_latents(book, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    again = paired_latents(default, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    for split in ("train", "test"):
+        assert torch.equal(again[split].texts, first[split].texts) and again[split].captions == first[split].captions
+        assert other[split].captions != first[split].captions
+    counts = ex.extraction_counts(store)
+    assert len(counts) == 8 and set(counts.values()) == {1}, "2 worlds x 2 splits x 2 modalities, each once"
