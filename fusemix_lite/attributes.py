@@ -294,16 +294,25 @@ def save_attribute_classifier(model: AttributeNet, folder: str | Path) -> Path:
 
 
 def load_attribute_classifier(folder: str | Path) -> AttributeNet:
-    """Load a classifier saved by :func:`save_attribute_classifier` (strictly)."""
-    from safetensors.torch import load_file
+    """Load a classifier saved by :func:`save_attribute_classifier` (strictly).
+
+    A corrupt or foreign file raises :class:`~fusemix_lite.errors.CheckpointError` naming it.
+    """
+    from .checkpoint import field, load_state, read_json, read_tensors
+    from .errors import CheckpointError
 
     folder = Path(folder)
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).exists():
             raise FileNotFoundError(f"no attribute classifier at {folder}: {name} is missing")
-    meta = json.loads((folder / CONFIG_FILE).read_text())
+    cfg_path = folder / CONFIG_FILE
+    meta = read_json(cfg_path)
+    config, classes = field(meta, "config", dict, cfg_path), field(meta, "classes", dict, cfg_path)
+    if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in classes.values()):
+        raise CheckpointError(f"{cfg_path}: field 'classes' should map each attribute to a list of class names")
     known = {f.name for f in fields(AttributeConfig)}
-    cfg = AttributeConfig(**{k: v for k, v in meta["config"].items() if k in known})
-    model = AttributeNet(cfg, meta["classes"])
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
-    return model.eval()
+    try:
+        model = AttributeNet(AttributeConfig(**{k: v for k, v in config.items() if k in known}), classes)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: fields 'config'/'classes' do not make a classifier ({e})") from e
+    return load_state(model, read_tensors(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE).eval()

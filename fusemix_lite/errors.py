@@ -20,6 +20,10 @@ class StoreCorruptError(FuseMixError, ValueError):
     """A cached latent file is truncated, corrupt or inconsistent with its manifest."""
 
 
+class CheckpointError(FuseMixError, ValueError):
+    """A checkpoint or training-state file is corrupt, truncated or of another model; names the file."""
+
+
 class OfflineError(FuseMixError, RuntimeError):
     """A full-profile resource (hub model, dataset download) was asked for while offline."""
 

@@ -4,7 +4,10 @@
 encoders are never needed again. It
 
 * returns the stored latents at once when the store already holds them for the same encoder
-  weights, preprocessing and data (the cache key);
+  weights, preprocessing and data (the key names the dataset's variant, a hash of its manifest,
+  so variants of one dataset keep their own latents); a hit is checked with a CRC-32 of the file;
+* logs each real (non-cached) extraction as one line of ``<store>/extractions.jsonl``;
+  :func:`extraction_counts` counts them, so a build can check that nothing was encoded twice;
 * reads and prepares items in ``DataLoader`` workers, encodes batches under ``inference_mode``;
 * writes the rows in shards (``.npy`` files in a hidden partial folder) so that a killed run
   resumes where it stopped and ends bit-identical to an uninterrupted one; at the end it merges
@@ -32,7 +35,9 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,6 +48,7 @@ import torch
 from .data.format import PairedDataset, open_regular, resolve_file, write_atomic
 from .encoders import Encoder, get_encoder
 from .encoders.base import single_threaded
+from .errors import StoreCorruptError, StoreMismatchError
 from .store import Latents, LatentStore, StoreKey
 
 MODALITIES = ("image", "text", "audio")
@@ -212,11 +218,12 @@ def _rows(split_ds: PairedDataset, modality: str, excluded: set[str]) -> list[_R
     return [_Row(new_index, it.id, getattr(it, modality)) for new_index, (_, it) in enumerate(kept)]
 
 
-def _auto_excluded(store: LatentStore, dataset: str, split: str) -> list[str]:
-    """Ids that item latents of this split already in the store skipped (for text extraction)."""
+def _auto_excluded(store: LatentStore, dataset: str, split: str, variant: str | None = None) -> list[str]:
+    """Ids that item latents of this split (and variant) already in the store skipped (for text extraction)."""
     found: dict[tuple, StoreKey] = {}
     for key in store.keys():
-        if key.dataset == dataset and key.split == split and key.modality in ("image", "audio"):
+        if (key.dataset == dataset and key.variant == variant and key.split == split
+                and key.modality in ("image", "audio")):
             try:
                 skipped = tuple(sorted(store.load(key, verify=False).manifest.get("skipped_ids") or ()))
             except Exception:
@@ -284,10 +291,10 @@ def extract(dataset: PairedDataset | str, split: str, modality: str, encoder: st
     rank, world_size = _world(rank, world_size)
 
     split_ds = dataset.split(split)
-    key = StoreKey(dataset.name, split, modality, enc.name)
+    key = StoreKey(dataset.name, split, modality, enc.name, dataset.variant)
     source_hash = split_ds.manifest_hash()
     if exclude_ids is None:
-        exclude_ids = _auto_excluded(store, dataset.name, split) if modality == "text" else []
+        exclude_ids = _auto_excluded(store, dataset.name, split, key.variant) if modality == "text" else []
     unknown = set(exclude_ids) - {it.id for it in split_ds.items}
     if unknown:
         raise ValueError(f"exclude_ids names items not in {dataset.name}/{split}: {sorted(unknown)[:10]}")
@@ -297,14 +304,21 @@ def extract(dataset: PairedDataset | str, split: str, modality: str, encoder: st
     if modality == "text":
         expect["data_manifest_hash"] = data_hash(source_hash, excluded)
 
-    # ---- cache hit ----------------------------------------------------------------------
-    if store.exists(key, expect=expect):
-        hit = store.load(key, expect=expect, verify=False)
+    # ---- cache hit (manifest, header, size and CRC-32 checked) -----------------------------
+    try:
+        hit = store.load(key, expect=expect, verify="crc32")
+    except (FileNotFoundError, StoreMismatchError):
+        hit = None
+    except StoreCorruptError as e:
+        warnings.warn(f"extracting again: {e}", stacklevel=2)
+        hit = None
+    if hit is not None:
         skipped = hit.manifest.get("skipped", [])
         if not (skipped and on_error == "raise"):
             if skipped:
                 _warn_skipped(key, skipped)
             return hit
+    started = time.time()
 
     rows = _rows(split_ds, modality, set(excluded))
     plan = {"key": list(key.parts), **expect, "rows": len(rows), "row_ids": _sha("\n".join(r.id for r in rows)),
@@ -331,12 +345,61 @@ def extract(dataset: PairedDataset | str, split: str, modality: str, encoder: st
     if torch.distributed.is_available() and torch.distributed.is_initialized() and world_size > 1:
         torch.distributed.barrier()
         if rank == 0:
-            merge_shards(store, key, part, rows, manifest, modality)
+            _log_extraction(store, merge_shards(store, key, part, rows, manifest, modality), started)
         torch.distributed.barrier()
         return store.load(key, verify=False)
     if world_size == 1:
-        return merge_shards(store, key, part, rows, manifest, modality)
-    return _merge_if_last(store, key, part, rows, manifest, modality, n_shards)
+        out = merge_shards(store, key, part, rows, manifest, modality)
+    else:
+        out = _merge_if_last(store, key, part, rows, manifest, modality, n_shards)
+    if out is not None:
+        _log_extraction(store, out, started)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The extraction log: one JSON line per real (non-cached) extraction
+# ---------------------------------------------------------------------------------------------
+LOG = "extractions.jsonl"
+
+
+def _log_extraction(store: LatentStore, lat: Latents, started: float) -> None:
+    """Append one line to ``<store>/extractions.jsonl`` (a single ``O_APPEND`` write: atomic)."""
+    k = lat.key
+    line = json.dumps({"dataset": k.dataset, "variant": k.variant, "split": k.split, "modality": k.modality,
+                       "encoder": k.encoder, "rows": int(lat.array.shape[0]),
+                       "seconds": round(time.time() - started, 3),
+                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n"
+    fd = os.open(store.root / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def extraction_counts(store: LatentStore | str | Path | None = None) -> Counter:
+    """How many times each latent set was really encoded into ``store``: ``Counter[StoreKey]``.
+
+    Read from ``<store>/extractions.jsonl`` (cache hits are not logged). After a cold build every
+    count should be 1: a 2 means the same (variant, split, modality, encoder) was encoded twice.
+    A line that does not parse raises ``ValueError`` naming the file and line. Introduced in chapter 2.
+    """
+    from .paths import latent_dir
+
+    store = store if isinstance(store, LatentStore) else LatentStore(store if store is not None else latent_dir())
+    path = store.root / LOG
+    counts: Counter = Counter()
+    if not path.exists():
+        return counts
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            counts[StoreKey(rec["dataset"], rec["split"], rec["modality"], rec["encoder"], rec["variant"])] += 1
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}:{n}: not an extraction record ({type(e).__name__}: {e})") from e
+    return counts
 
 
 def _shard_paths(part: Path, s: int) -> tuple[Path, Path]:
@@ -496,6 +559,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shard-size", type=int, default=1024)
     p.add_argument("--on-error", default="raise", choices=["raise", "skip"])
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--counts", action="store_true",
+                   help="print how often each latent set in --store was encoded; exit 1 if any twice")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--counts" in argv:  # the only flag besides --store that this mode reads
+        q = argparse.ArgumentParser(prog="python -m fusemix_lite.extract --counts")
+        q.add_argument("--counts", action="store_true")
+        q.add_argument("--store", default=None)
+        counts = extraction_counts(q.parse_args(argv).store)
+        for key, n in sorted(counts.items(), key=lambda kv: str(kv[0])):
+            print(f"{n}  {key}")
+        twice = sum(n > 1 for n in counts.values())
+        print(f"{sum(counts.values())} extractions of {len(counts)} latent sets; {twice} encoded more than once")
+        return 1 if twice else 0
     args = p.parse_args(argv)
 
     if Path(args.dataset).is_dir():

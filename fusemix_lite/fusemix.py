@@ -5,10 +5,19 @@ Introduced in chapter 3.
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import torch
 from scipy.special import betaincinv
 
 MODES = ("halves", "permute")
+
+
+def _check_alpha(alpha) -> None:
+    """Beta(alpha, alpha) needs a finite alpha > 0 (inf gives NaN lambdas, 0 or less no distribution)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not (math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a finite number > 0 for Beta(alpha, alpha), got {alpha!r}")
 
 
 def sample_lambda(alpha: float = 1.0, generator: torch.Generator | None = None) -> float:
@@ -18,8 +27,7 @@ def sample_lambda(alpha: float = 1.0, generator: torch.Generator | None = None) 
     takes no generator). With a CPU generator this does no device work at all.
     Introduced in chapter 3.
     """
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0 for Beta(alpha, alpha), got {alpha}")
+    _check_alpha(alpha)
     device = generator.device if generator is not None else "cpu"
     u = torch.rand((), generator=generator, dtype=torch.float64, device=device).item()
     return u if alpha == 1.0 else float(betaincinv(alpha, alpha, u))
@@ -43,8 +51,9 @@ def fusemix(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0,
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0 for Beta(alpha, alpha), got {alpha}")
+    _check_alpha(alpha)
+    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, Real) or not 0 <= lam <= 1):
+        raise ValueError(f"lam must be a number in [0, 1] (a convex mix), got {lam!r}")
     if x.ndim != 2 or y.ndim != 2:
         raise ValueError(f"fusemix expects 2-D [batch, dim] latents, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
     n = x.shape[0]

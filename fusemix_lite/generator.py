@@ -464,23 +464,32 @@ def save_generator(model: FlowUNet, folder: str | Path, extra: dict | None = Non
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tuple[FlowUNet, dict]:
-    """Load a generator saved by :func:`save_generator` (strictly); returns (model, extra)."""
-    from safetensors.torch import load_file
+    """Load a generator saved by :func:`save_generator` (strictly); returns (model, extra).
+
+    A corrupt or foreign file raises :class:`~fusemix_lite.errors.CheckpointError` naming it.
+    """
+    from .checkpoint import field, load_state, read_json, read_tensors
+    from .errors import CheckpointError
 
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     for p in (cfg_path, w_path):
         if not p.exists():
             raise FileNotFoundError(f"no generator checkpoint at {folder}: {p.name} is missing")
-    meta = json.loads(cfg_path.read_text())
+    meta = read_json(cfg_path)
+    config = field(meta, "config", dict, cfg_path)
+    extra = field(meta, "extra", dict, cfg_path) if "extra" in meta else {}
     known = {f.name for f in fields(GeneratorConfig)}
-    unknown = set(meta["config"]) - known
+    unknown = set(config) - known
     if unknown:
         raise ValueError(f"{cfg_path} has unknown config fields {sorted(unknown)}")
-    model = FlowUNet(GeneratorConfig(**meta["config"]))
-    model.load_state_dict(load_file(str(w_path)), strict=True)
+    try:
+        cfg = GeneratorConfig(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: field 'config' is not a valid GeneratorConfig ({e})") from e
+    model = load_state(FlowUNet(cfg), read_tensors(w_path), w_path)
     model.to(device).eval()
-    return model, meta.get("extra", {})
+    return model, extra
 
 
 def _fingerprint(*tensors: Tensor) -> str:

@@ -39,13 +39,23 @@ def clip_loss(a: torch.Tensor, b: torch.Tensor, temperature: torch.Tensor | floa
     """Symmetric InfoNCE: row i of ``a`` and row i of ``b`` are a positive pair, all else negatives.
 
     Both inputs are L2-normalised here, logits are cosine similarities divided by ``temperature``,
-    and the loss is the mean of the cross-entropies in the a->b and b->a directions.
-    Introduced in chapter 4.
+    and the loss is the mean of the cross-entropies in the a->b and b->a directions. A temperature
+    that is not one finite number > 0 raises ``ValueError`` (a number or a constant CPU tensor; the
+    learned one of training is kept in bounds by :class:`LearnableTemperature`, with no device sync). Introduced in chapter 4.
     """
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"clip_loss expects 2-D [batch, dim] inputs, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape != b.shape:
         raise ValueError(f"clip_loss needs matching shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if not isinstance(temperature, torch.Tensor) or (temperature.device.type == "cpu"
+                                                     and not temperature.requires_grad):
+        try:
+            t = torch.as_tensor(temperature, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            t = torch.tensor(float("nan"))
+        if t.numel() != 1 or not bool(torch.isfinite(t).all() & (t > 0).all()):
+            raise ValueError(f"temperature must be one finite number > 0 (0 divides by zero, a negative one "
+                             f"flips the objective), got {temperature!r}")
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.T / temperature
     labels = torch.arange(a.shape[0], device=a.device)

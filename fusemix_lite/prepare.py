@@ -15,10 +15,13 @@ from .paths import latent_dir
 from .store import LatentStore, PairedLatents, load_pairs
 
 
-def paired_latents(dataset: PairedDataset, splits: Sequence[str], item_modality: str, item_encoder: str,
-                   text_encoder: str, store: LatentStore | None = None, device: str = "cpu",
+def paired_latents(dataset: PairedDataset, splits: Sequence[str], item_modality: str, item_encoder,
+                   text_encoder, store: LatentStore | None = None, device: str = "cpu",
                    **extract_kw) -> dict[str, PairedLatents]:
     """``{split: PairedLatents}`` for ``dataset``, extracting only what the store lacks.
+
+    Encoders are names or :class:`~fusemix_lite.encoders.Encoder` objects; the store keys name the
+    dataset's variant, so two configurations of one dataset keep their own latents.
 
     ``extract_kw`` go to :func:`fusemix_lite.extract.extract` (batch size, workers, progress...).
     """
@@ -27,6 +30,6 @@ def paired_latents(dataset: PairedDataset, splits: Sequence[str], item_modality:
     for split in splits:
         extract(dataset, split, item_modality, item_encoder, store, **extract_kw)
         extract(dataset, split, "text", text_encoder, store, **extract_kw)
-        out[split] = load_pairs(store, dataset.name, split, item_modality, item_encoder, text_encoder,
-                                device=device)
+        out[split] = load_pairs(store, dataset, split, item_modality, getattr(item_encoder, "name", item_encoder),
+                                getattr(text_encoder, "name", text_encoder), device=device, verify="crc32")
     return out

@@ -17,6 +17,7 @@ Introduced in chapter 5.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -28,6 +29,14 @@ import torch.nn.functional as F
 def _as_tensor(x, dtype: torch.dtype, device=None) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     return t.to(device=device if device is not None else t.device, dtype=dtype)
+
+
+def _as_index(x, name: str, device) -> torch.Tensor:
+    """An integer tensor; floats are refused rather than truncated (1.7 is not item 1)."""
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise ValueError(f"{name} must hold integers (indices), got dtype {t.dtype}")
+    return t.to(device=device, dtype=torch.long)
 
 
 def _groups(caption_item: torch.Tensor, text_key: torch.Tensor | None, n_items: int):
@@ -59,7 +68,7 @@ def recall_at_k(item_emb, text_emb, caption_item, ks: Sequence[int] = (1, 5, 10)
     """
     items = _as_tensor(item_emb, torch.float32)
     texts = _as_tensor(text_emb, torch.float32, items.device)
-    cap = _as_tensor(caption_item, torch.long, items.device)
+    cap = _as_index(caption_item, "caption_item", items.device)
     if items.ndim != 2 or texts.ndim != 2:
         raise ValueError(f"embeddings must be 2-D, got item_emb {tuple(items.shape)} and text_emb {tuple(texts.shape)}")
     if items.shape[1] != texts.shape[1]:
@@ -75,11 +84,11 @@ def recall_at_k(item_emb, text_emb, caption_item, ks: Sequence[int] = (1, 5, 10)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} items have no caption (e.g. item {int(missing.nonzero()[0])}); "
                          "image->text recall is undefined for them")
-    if not ks or any(int(k) < 1 for k in ks):
+    if not ks or any(isinstance(k, bool) or not isinstance(k, Integral) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks}")
     key = None
     if text_key is not None:
-        key = _as_tensor(text_key, torch.long, items.device)
+        key = _as_index(text_key, "text_key", items.device)
         if key.shape != (m,):
             raise ValueError(f"text_key must hold one key per caption ({m}), got shape {tuple(key.shape)}")
     if not torch.isfinite(items).all() or not torch.isfinite(texts).all():

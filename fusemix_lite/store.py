@@ -1,11 +1,13 @@
 """The latent store: frozen-encoder outputs computed once, kept on disk, memory-mapped back.
 
-One folder per :class:`StoreKey` (``root/dataset/split/modality/encoder/``) holding
+One folder per :class:`StoreKey` (``root/dataset@variant/split/modality/encoder/``; the variant is
+a short hash of the dataset's manifest, so two configurations of one dataset coexist) holding
 ``latents.npy`` (float32 [rows, dim], C order, read back with ``mmap_mode="r"``) and
 ``manifest.json`` (how it was made: encoder, weights_hash, preprocessing, data_manifest_hash, shape,
-dtype, created, library_version, ids, item_index for captions, and the SHA-256 of ``latents.npy``).
-A key's folder is written in a temporary sibling folder and renamed into place, so a crash never
-leaves a half-written key. Nothing is ever unpickled. Introduced in chapter 2.
+dtype, created, library_version, ids, item_index for captions, and the SHA-256 and CRC-32 of
+``latents.npy``). A key's folder is written in a temporary sibling folder and renamed into place, so
+a crash never leaves a half-written key, and a failed overwrite leaves the old one where it was.
+Nothing is ever unpickled. Introduced in chapter 2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import shutil
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -32,29 +35,47 @@ from .errors import StoreCorruptError, StoreMismatchError
 FORMAT_VERSION = 1
 LATENTS, MANIFEST = "latents.npy", "manifest.json"
 REQUIRED = ("encoder", "weights_hash", "preprocessing", "data_manifest_hash")
-RESERVED = ("shape", "dtype", "created", "library_version", "format_version", "ids", "item_index", "sha256")
+RESERVED = ("shape", "dtype", "created", "library_version", "format_version", "ids", "item_index", "sha256",
+            "crc32")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")  # dataset and variant: no '@' (it joins them)
+VERIFY = (True, False, "sha256", "crc32")
 
 
 @dataclass(frozen=True)
 class StoreKey:
-    """Which latents: ``dataset``/``split`` encoded by ``encoder`` for ``modality``. Introduced in chapter 2."""
+    """Which latents: ``dataset`` (its ``variant``) / ``split`` encoded by ``encoder`` for ``modality``.
+
+    ``variant`` is ``PairedDataset.variant`` (a short hash of the dataset's manifest); a key without
+    one is resolved by the store to the only variant it holds (see :meth:`LatentStore.resolve`).
+    Introduced in chapter 2.
+    """
 
     dataset: str
     split: str
     modality: str
     encoder: str
+    variant: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, str) or not _NAME.match(value):
-                raise ValueError(f"StoreKey.{f.name} must be a plain name (letters, digits, ._+=@-, "
+            if f.name == "variant" and value is None:
+                continue
+            pattern = _PLAIN if f.name in ("dataset", "variant") else _NAME
+            if not isinstance(value, str) or not pattern.match(value):
+                allowed = "._+=-" if pattern is _PLAIN else "._+=@-"
+                raise ValueError(f"StoreKey.{f.name} must be a plain name (letters, digits, {allowed}, "
                                  f"no '/' or leading dot), got {value!r}")
 
     @property
+    def folder(self) -> str:
+        """The dataset's folder name: ``dataset@variant`` (or ``dataset`` without a variant)."""
+        return self.dataset if self.variant is None else f"{self.dataset}@{self.variant}"
+
+    @property
     def parts(self) -> tuple[str, str, str, str]:
-        return (self.dataset, self.split, self.modality, self.encoder)
+        return (self.folder, self.split, self.modality, self.encoder)
 
     def __str__(self) -> str:
         return "/".join(self.parts)
@@ -79,12 +100,16 @@ def _json_norm(value):
     return json.loads(json.dumps(value))
 
 
-def _sha256(path: Path, block: int = 1 << 24) -> str:
-    h = hashlib.sha256()
+def _checksums(path: Path, sha: bool = True, crc: bool = True, block: int = 1 << 24) -> tuple[str | None, int | None]:
+    """SHA-256 (hex) and CRC-32 of a file, in one pass; either can be skipped (None)."""
+    h, c = hashlib.sha256() if sha else None, 0
     with open(path, "rb") as f:
         while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+            if h is not None:
+                h.update(chunk)
+            if crc:
+                c = zlib.crc32(chunk, c)
+    return (h.hexdigest() if h is not None else None), (c if crc else None)
 
 
 @contextlib.contextmanager
@@ -92,7 +117,8 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder next to ``final``; on success it replaces ``final`` by a rename.
 
     On any error (or interrupt) the temporary folder is removed and ``final`` is left as it was.
-    An old ``final`` is renamed aside first and deleted after the swap. Introduced in chapter 2.
+    An old ``final`` is renamed aside first and deleted after the swap; if the swap itself fails,
+    the old one is renamed back. Introduced in chapter 2.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +129,17 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         if final.exists():
             old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
             os.replace(final, old / "x")
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except BaseException as e:
+            if old is not None:
+                try:
+                    os.replace(old / "x", final)  # put the old version back where it was
+                    old.rmdir()
+                except OSError as restore:
+                    raise OSError(f"could not replace {final} ({e}) nor restore it ({restore}); "
+                                  f"the old version is in {old / 'x'}") from e
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -121,7 +157,23 @@ class LatentStore:
         return f"LatentStore({str(self.root)!r})"
 
     def path(self, key: StoreKey) -> Path:
+        """The key's folder, as given (no variant resolution: see :meth:`resolve`)."""
         return self.root.joinpath(*key.parts)
+
+    def resolve(self, key: StoreKey) -> StoreKey:
+        """``key`` itself if it names a variant; else the only variant of it the store holds.
+
+        A key without a variant matches ``dataset@*`` folders; with none of those it stays as it is
+        (a variant-less folder), with several it is ambiguous: :class:`StoreMismatchError` lists them.
+        """
+        if key.variant is not None:
+            return key
+        found = sorted(p.parents[3].name.split("@", 1)[1]
+                       for p in self.root.glob(f"{key.dataset}@*/{key.split}/{key.modality}/{key.encoder}/{MANIFEST}"))
+        if len(found) > 1:
+            raise StoreMismatchError(f"{key}: the store holds {len(found)} variants of dataset {key.dataset!r} "
+                                     f"({', '.join(found)}); name one: StoreKey(..., variant=dataset.variant)")
+        return StoreKey(key.dataset, key.split, key.modality, key.encoder, found[0]) if found else key
 
     # ---- writing ------------------------------------------------------------------------
     def save(self, key: StoreKey, array, ids: Sequence[str], manifest: dict,
@@ -174,11 +226,12 @@ class LatentStore:
                 np.save(f, array, allow_pickle=False)
                 f.flush()
                 os.fsync(f.fileno())
+            sha, crc = _checksums(tmp / LATENTS)
             full = {**_json_norm(manifest),
                     "shape": list(array.shape), "dtype": "float32",
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "library_version": __version__, "format_version": FORMAT_VERSION,
-                    "sha256": _sha256(tmp / LATENTS),
+                    "sha256": sha, "crc32": crc,
                     "ids": ids, "item_index": None if index is None else index.astype(np.int64).tolist()}
             write_atomic(tmp / MANIFEST, json.dumps(full, indent=1).encode())
         return self.load(key, verify=False)
@@ -195,9 +248,27 @@ class LatentStore:
             manifest = json.loads(mpath.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise StoreCorruptError(f"{key}: {mpath} is not valid JSON ({e})") from e
+        if not isinstance(manifest, dict):
+            raise StoreCorruptError(f"{key}: {mpath} holds a JSON {type(manifest).__name__}, not an object")
         lacking = [f for f in ("shape", "dtype", "sha256", "ids") if f not in manifest]
         if lacking:
             raise StoreCorruptError(f"{key}: {mpath} lacks {lacking}")
+        shape, ids, index = manifest["shape"], manifest["ids"], manifest.get("item_index")
+        problems = {
+            "dtype": manifest["dtype"] != "float32",
+            "shape": not (isinstance(shape, list) and len(shape) == 2
+                          and all(type(n) is int and n > 0 for n in shape)),
+            "sha256": not (isinstance(manifest["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", manifest["sha256"])),
+            "crc32": "crc32" in manifest and type(manifest["crc32"]) is not int,
+            "ids": not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)),
+            "item_index": index is not None and not (isinstance(index, list)
+                                                     and all(type(i) is int and i >= 0 for i in index)),
+        }
+        bad = [name for name, wrong in problems.items() if wrong]
+        if bad:
+            raise StoreCorruptError(f"{key}: {mpath} field {bad[0]!r} is invalid ({manifest[bad[0]]!r:.80}); "
+                                    "the store writes dtype 'float32', shape [rows, dim], a hex sha256, "
+                                    "an int crc32, string ids and non-negative int item_index")
         return manifest
 
     @staticmethod
@@ -210,14 +281,20 @@ class LatentStore:
                                          f"expected {want!r}")
 
     def load(self, key: StoreKey, expect: dict | None = None, mmap: bool = True,
-             verify: bool = True) -> Latents:
+             verify: bool | str = True) -> Latents:
         """Read latents back, checking the manifest against ``expect`` (field -> value).
 
         Raises ``FileNotFoundError`` for a missing key, :class:`StoreMismatchError` naming the field
         when the manifest differs from ``expect``, and :class:`StoreCorruptError` when the file is
-        truncated, corrupt or inconsistent with the manifest. ``verify`` hashes the whole file
-        (SHA-256, about 1 GB/s); ``verify=False`` checks only its header and size.
+        truncated, corrupt or inconsistent with the manifest. Always checked: the manifest's fields
+        (dtype float32, shape, ids, item_index) against the file's header and size. ``verify``:
+        ``True``/``"sha256"`` also hashes the whole file (SHA-256, about 1.5 GB/s); ``"crc32"``
+        (what a cache hit uses) a CRC-32 of it (about 4 GB/s; it catches any flipped bit);
+        ``False`` nothing more. A key without a variant is resolved first (:meth:`resolve`).
         """
+        if verify not in VERIFY:
+            raise ValueError(f"verify must be one of {VERIFY}, got {verify!r}")
+        key = self.resolve(key)
         manifest = self._manifest(key)
         self._check_expect(key, manifest, expect)
         lpath = self.path(key) / LATENTS
@@ -231,18 +308,29 @@ class LatentStore:
         expected_size = array.nbytes + (array.offset if isinstance(array, np.memmap) else 0)
         if isinstance(array, np.memmap) and lpath.stat().st_size != expected_size:
             raise StoreCorruptError(f"{key}: {lpath} has {lpath.stat().st_size} bytes, expected {expected_size}")
-        if verify and _sha256(lpath) != manifest["sha256"]:
-            raise StoreCorruptError(f"{key}: {lpath} does not match its checksum (corrupted file)")
+        if verify == "crc32" and "crc32" not in manifest:
+            verify = "sha256"  # written before the store kept a CRC
+        if verify:
+            sha, crc = _checksums(lpath, sha=verify != "crc32", crc=verify == "crc32")
+            if (sha, crc) != (manifest["sha256"] if sha else None, manifest["crc32"] if crc is not None else None):
+                raise StoreCorruptError(f"{key}: {lpath} does not match its checksum "
+                                        f"({'CRC-32' if crc is not None else 'SHA-256'}): a corrupted file; "
+                                        "remove the key and extract it again")
         ids, index = manifest["ids"], manifest.get("item_index")
         if len(ids) != array.shape[0] or (index is not None and len(index) != array.shape[0]):
-            raise StoreCorruptError(f"{key}: manifest ids/item_index do not have {array.shape[0]} entries")
+            raise StoreCorruptError(f"{key}: {self.path(key) / MANIFEST}: ids/item_index do not have "
+                                    f"{array.shape[0]} entries")
         return Latents(key, array, list(ids), None if index is None else np.asarray(index, dtype=np.int64),
                        manifest)
 
     def exists(self, key: StoreKey, expect: dict | None = None) -> bool:
-        """True if ``key`` is stored, intact (header and size) and matches ``expect``: a cache hit."""
+        """True if ``key`` is stored, intact (manifest, header, size, CRC-32) and matches ``expect``.
+
+        A key without a variant that matches several variants raises :class:`StoreMismatchError`.
+        """
+        key = self.resolve(key)
         try:
-            self.load(key, expect=expect, verify=False)
+            self.load(key, expect=expect, verify="crc32")
         except (FileNotFoundError, StoreMismatchError, StoreCorruptError):
             return False
         return True
@@ -256,15 +344,16 @@ class LatentStore:
             parts = mpath.relative_to(self.root).parts[:4]
             if any(p.startswith(".") for p in parts):
                 continue
+            dataset, _, variant = parts[0].partition("@")
             try:
-                found.append(StoreKey(*parts))
+                found.append(StoreKey(dataset, *parts[1:], variant=variant or None))
             except ValueError:
                 continue
         return found
 
     def remove(self, key: StoreKey) -> None:
-        """Delete one key's folder (a no-op if it is absent)."""
-        shutil.rmtree(self.path(key), ignore_errors=True)
+        """Delete one key's folder (a no-op if it is absent); a key without a variant is resolved first."""
+        shutil.rmtree(self.path(self.resolve(key)), ignore_errors=True)
 
 
 # ---- paired latents for training and evaluation ---------------------------------------------
@@ -350,6 +439,15 @@ class PairedLatents:
                 raise ValueError(f"without caption_item, items and texts must pair row by row, got "
                                  f"{items_t.shape[0]} items and {texts_t.shape[0]} texts")
             caption_item = torch.arange(items_t.shape[0])
+        if isinstance(caption_item, torch.Tensor):
+            dtype, integral = caption_item.dtype, not (caption_item.is_floating_point() or caption_item.is_complex()
+                                                       or caption_item.dtype == torch.bool)
+        else:
+            arr = np.asarray(caption_item)
+            dtype, integral = arr.dtype, arr.size == 0 or np.issubdtype(arr.dtype, np.integer)
+        if not integral:
+            raise ValueError(f"caption_item must hold integer item indices, got dtype {dtype} "
+                             "(floats would be truncated)")
         cap = _to_tensor(caption_item, torch.long, items_t.device)
         return cls(items_t, texts_t, cap, captions, item_ids, split, dataset)
 
@@ -396,19 +494,23 @@ def to_device(x, device="auto"):
     return _to_tensor(x, torch.float32, dev)
 
 
-def load_pairs(store: LatentStore, dataset: str, split: str, item_modality: str, item_encoder: str,
+def load_pairs(store: LatentStore, dataset, split: str, item_modality: str, item_encoder: str,
                text_encoder: str, device=None, expect: dict | None = None,
-               verify: bool = True) -> PairedLatents:
+               verify: bool | str = True, variant: str | None = None) -> PairedLatents:
     """The paired latents of one split: item latents and caption latents with their pairing.
 
-    Checks that both were made from the same dataset manifest. ``expect`` is checked against both
-    manifests; captions come from the text manifest's ``captions`` field when the extractor saved it.
-    Introduced in chapter 2.
+    ``dataset`` is a :class:`~fusemix_lite.data.format.PairedDataset` (its name and variant make
+    the keys) or a dataset name (then ``variant``, or the only variant stored). Checks that both were
+    made from the same dataset manifest. ``expect`` is checked against both manifests; captions come
+    from the text manifest's ``captions`` field when the extractor saved it. Introduced in chapter 2.
     """
-    item_key = StoreKey(dataset, split, item_modality, item_encoder)
-    text_key = StoreKey(dataset, split, "text", text_encoder)
+    if not isinstance(dataset, str):
+        dataset, variant = dataset.name, dataset.variant
+    item_key = StoreKey(dataset, split, item_modality, item_encoder, variant)
+    text_key = StoreKey(dataset, split, "text", text_encoder, variant)
     items = store.load(item_key, expect=expect, verify=verify)
     texts = store.load(text_key, expect=expect, verify=verify)
+    item_key, text_key = items.key, texts.key
     if texts.item_index is None:
         raise StoreCorruptError(f"{text_key}: text latents carry no item_index, cannot pair captions with items")
     ha, hb = items.manifest.get("data_manifest_hash"), texts.manifest.get("data_manifest_hash")

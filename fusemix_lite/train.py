@@ -33,6 +33,8 @@ from . import __version__
 from .baselines import augment as baseline_augment
 from .fusemix import MODES, fusemix, sample_lambda
 from .retrieval import recall_at_k
+from .checkpoint import field, load_state, read_json, read_tensors
+from .errors import CheckpointError
 from .store import PairedLatents, atomic_dir, resolve_device
 
 AUGMENTS = ("fusemix", "none", "noise", "quantize")
@@ -231,7 +233,8 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load ``model.safetensors`` (from a ``best/`` or ``last/`` folder, or the file) strictly.
 
     Missing or unexpected keys raise (the official code loaded with ``strict=False``, leaving
-    layers silently random). Introduced in chapter 4.
+    layers silently random); so do a corrupt file and NaN weights (:class:`CheckpointError`, naming
+    the file). Introduced in chapter 4.
     """
     path = Path(path)
     if path.is_dir():
@@ -239,14 +242,17 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     if not path.exists():
         raise FileNotFoundError(f"no weights at {path}")
     device = _model_device(model)
-    model.load_state_dict({k: v.to(device) for k, v in load_file(str(path)).items()}, strict=True)
+    load_state(model, {k: v.to(device) for k, v in read_tensors(path).items()}, path)
     return model
 
 
 def _check_resume(path: Path, meta: dict, now: dict) -> None:
     """Refuse a checkpoint made by another config, model, data size or device type."""
     diffs = []
-    old_cfg = {k: v for k, v in meta["train_config"].items() if k not in RESUME_FREE}
+    where = Path(path) / "state.json"
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where} holds a JSON {type(meta).__name__}, not an object")
+    old_cfg = {k: v for k, v in field(meta, "train_config", dict, where).items() if k not in RESUME_FREE}
     new_cfg = {k: v for k, v in now["train_config"].items() if k not in RESUME_FREE}
     for k in sorted(set(old_cfg) | set(new_cfg)):
         if old_cfg.get(k) != new_cfg.get(k):
@@ -260,23 +266,40 @@ def _check_resume(path: Path, meta: dict, now: dict) -> None:
 
 
 def _load_last(path: Path, model, opt, gens: dict) -> dict:
-    meta = json.loads((path / "state.json").read_text())
+    """Restore model, optimiser and generators from ``path`` (a ``last/`` folder); returns its state.json.
+
+    Every file that does not parse, lacks a field or does not fit raises :class:`CheckpointError`
+    naming the file and the field.
+    """
+    path = Path(path)
+    jpath, spath = path / "state.json", path / "state.safetensors"
+    meta = read_json(jpath, required=("epoch", "step", "history", "best_epoch", "best_score", "param_groups"))
+    for name in ("epoch", "step"):
+        if isinstance(meta[name], bool) or not isinstance(meta[name], int) or meta[name] < 0:
+            raise CheckpointError(f"{jpath}: field {name!r} should be an integer >= 0, got {meta[name]!r}")
+    groups = field(meta, "param_groups", list, jpath)
+    if not all(isinstance(g, dict) and isinstance(g.get("betas"), list) and len(g["betas"]) == 2 for g in groups):
+        raise CheckpointError(f"{jpath}: field 'param_groups' should be a list of objects with two 'betas'")
     load_weights(model, path)
-    tensors = load_file(str(path / "state.safetensors"))
+    tensors = read_tensors(spath, required=[f"rng.{name}" for name in gens] + ["rng.torch"])
     state: dict = {}
     for key, t in tensors.items():
         if key.startswith("opt."):
-            _, idx, name = key.split(".", 2)
+            _, idx, name = (key.split(".", 2) + ["", ""])[:3]
+            if not idx.isdigit() or not name:
+                raise CheckpointError(f"{spath}: tensor name {key!r} is not 'opt.<index>.<name>'")
             state.setdefault(int(idx), {})[name] = t
-    groups = meta["param_groups"]
-    for g in groups:
-        g["betas"] = tuple(g["betas"])
-    opt.load_state_dict({"state": state, "param_groups": groups})
-    for name, g in gens.items():
-        g.set_state(tensors[f"rng.{name}"])
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    groups = [{**g, "betas": tuple(g["betas"])} for g in groups]
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+        for name, g in gens.items():
+            g.set_state(tensors[f"rng.{name}"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+    except (ValueError, RuntimeError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: the optimiser or random-generator state does not fit "
+                              f"({type(e).__name__}: {e})") from e
     return meta
 
 

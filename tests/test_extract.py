@@ -181,7 +181,7 @@ def test_killed_run_resumes_and_equals_a_clean_run(ds, tmp_path, image_encoder, 
     monkeypatch.setattr(ex, "_save_npy", dying_save)
     with pytest.raises(KeyboardInterrupt):
         run(ds, "image", image_encoder, store, shard_size=3)
-    part = list(store.path(StoreKey("tiny", "train", "image", "tiny-dino")).parent.glob(".tiny-dino.partial-*"))
+    part = list(store.path(StoreKey("tiny", "train", "image", "tiny-dino", ds.variant)).parent.glob(".tiny-dino.partial-*"))
     assert len(part) == 1 and len(list(part[0].glob("shard-*.json"))) == 2
     assert not store.exists(StoreKey("tiny", "train", "image", "tiny-dino"))
 
@@ -232,7 +232,7 @@ def test_two_processes_equal_one(ds, tmp_path, image_encoder):
 
 def test_ranks_split_the_shards(ds, store, image_encoder):
     assert run(ds, "image", image_encoder, store, rank=1, world_size=2) is None  # not all shards yet
-    part = next(store.path(StoreKey("tiny", "train", "image", "tiny-dino")).parent.glob(".tiny-dino.partial-*"))
+    part = next(store.path(StoreKey("tiny", "train", "image", "tiny-dino", ds.variant)).parent.glob(".tiny-dino.partial-*"))
     assert sorted(p.name for p in part.glob("shard-*.json")) == ["shard-000001.json"]
     lat = run(ds, "image", image_encoder, store, rank=0, world_size=2)  # the last rank merges
     assert lat is not None and len(lat) == N
@@ -301,8 +301,89 @@ def test_bad_arguments(ds, store, image_encoder, text_encoder):
 def test_cli(ds, tmp_path, capsys):
     assert main(["--dataset", str(ds.root), "--split", "train", "--modality", "text", "--encoder", "minilm-l6",
                  "--store", str(tmp_path / "cli"), "--batch-size", "8", "--no-progress"]) == 0
-    assert "tiny/train/text/minilm-l6" in capsys.readouterr().out
+    assert f"tiny@{ds.variant}/train/text/minilm-l6" in capsys.readouterr().out
     lat = LatentStore(tmp_path / "cli").load(StoreKey("tiny", "train", "text", "minilm-l6"))
     assert lat.array.shape == (sum(len(it.captions) for it in ds.items), 384)
     with pytest.raises(SystemExit):
         main(["--dataset", str(ds.root), "--split", "train", "--modality", "smell", "--encoder", "minilm-l6"])
+
+
+# ---- dataset variants and the extraction log (issue 18) --------------------------------------
+def test_two_variants_coexist_and_each_is_encoded_once(ds, store, text_encoder):
+    """Two configurations of one dataset name keep their own latents: the second does not evict the
+    first, and going back to the first is a cache hit (no new extraction in the log)."""
+    other = PairedDataset("tiny", ds.root, ds.items[:8], {"config": {"n": 8}})  # same name, another selection
+    assert other.variant != ds.variant
+    first = run(ds, "text", text_encoder, store)
+    second = run(other, "text", text_encoder, store)
+    assert first.key.variant == ds.variant and second.key.variant == other.variant
+    assert len(first) > len(second) and sorted(k.variant for k in store.keys()) == sorted([ds.variant, other.variant])
+    again = run(ds, "text", text_encoder, store)                      # after the other variant ran
+    assert again.manifest["created"] == first.manifest["created"]
+    np.testing.assert_array_equal(again.array, first.array)
+    run(other, "text", text_encoder, store)
+    counts = ex.extraction_counts(store)
+    assert counts == {StoreKey("tiny", "train", "text", "tiny-bert", ds.variant): 1,
+                      StoreKey("tiny", "train", "text", "tiny-bert", other.variant): 1}
+    log = [json.loads(line) for line in (store.root / "extractions.jsonl").read_text().splitlines()]
+    assert [r["variant"] for r in log] == [ds.variant, other.variant] and log[0]["rows"] == len(first)
+
+
+def test_load_pairs_by_dataset_or_by_name(ds, store, image_encoder, text_encoder):
+    run(ds, "image", image_encoder, store)
+    run(ds, "text", text_encoder, store)
+    by_ds = load_pairs(store, ds, "train", "image", "tiny-dino", "tiny-bert")
+    by_name = load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert")  # the only variant
+    assert torch.equal(by_ds.texts, by_name.texts)
+    other = PairedDataset("tiny", ds.root, ds.items[:8])
+    run(other, "image", image_encoder, store)
+    run(other, "text", text_encoder, store)
+    with pytest.raises(ex.StoreMismatchError, match="2 variants of dataset 'tiny'"):
+        load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert")
+    assert load_pairs(store, other, "train", "image", "tiny-dino", "tiny-bert").n_items == 8
+    assert load_pairs(store, "tiny", "train", "image", "tiny-dino", "tiny-bert", variant=ds.variant).n_items == N
+
+
+def test_corrupt_cache_hit_is_extracted_again(ds, store, text_encoder):
+    first = run(ds, "text", text_encoder, store)
+    clean = np.array(first.array)                                     # a copy: the memmap sees the flip
+    path = store.path(first.key) / "latents.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01                                                  # one bit, same size
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="extracting again.*checksum"):
+        again = run(ds, "text", text_encoder, store)
+    np.testing.assert_array_equal(again.array, clean)
+    assert ex.extraction_counts(store)[first.key] == 2
+
+
+def test_counts_cli(ds, store, text_encoder, capsys):
+    assert main(["--counts", "--store", str(store.root)]) == 0
+    run(ds, "text", text_encoder, store)
+    assert main(["--counts", "--store", str(store.root)]) == 0
+    assert f"1  tiny@{ds.variant}/train/text/tiny-bert" in capsys.readouterr().out
+    with open(store.root / "extractions.jsonl", "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(ValueError, match=r"extractions.jsonl:2: not an extraction record"):
+        ex.extraction_counts(store)
+
+
+def test_generated_scene_worlds_coexist(tmp_path, store, image_encoder, text_encoder):
+    """Chapter 2's default scenes and chapter 8's picture-book scenes share the name "scenes": each
+    keeps its latents, and returning to the first after the second encodes nothing again."""
+    from fusemix_lite.data import scenes
+    from fusemix_lite.prepare import paired_latents
+
+    sizes = dict(seed=0, n_train=6, n_val=2, n_test=2, n_compositional=0, workers=1)
+    default = scenes.build(root=tmp_path / "default", **sizes)
+    book = scenes.build(root=tmp_path / "book", **sizes, **scenes.PICTURE_BOOK)
+    assert default.name == book.name == "scenes" and default.variant != book.variant
+    kw = dict(store=store, progress=False, batch_size=4)
+    first = paired_latents(default, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    other = paired_latents(book, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    again = paired_latents(default, ["train", "test"], "image", image_encoder, text_encoder, **kw)
+    for split in ("train", "test"):
+        assert torch.equal(again[split].texts, first[split].texts) and again[split].captions == first[split].captions
+        assert other[split].captions != first[split].captions
+    counts = ex.extraction_counts(store)
+    assert len(counts) == 8 and set(counts.values()) == {1}, "2 worlds x 2 splits x 2 modalities, each once"

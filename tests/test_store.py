@@ -255,3 +255,25 @@ def test_paired_latents_validation():
         PairedLatents.from_arrays(items, texts, [0, 1, 2, 2, 0], captions=["a", "b"])
     with pytest.raises(ValueError, match="2-D"):
         PairedLatents(torch.randn(3), texts, torch.zeros(5, dtype=torch.long))
+
+
+# ---- dataset variants ----------------------------------------------------------------------------
+def test_variants_coexist_and_resolve(tmp_path):
+    store = LatentStore(tmp_path)
+    a, b = (StoreKey("toy", "train", "image", "enc-a", v) for v in ("v1", "v2"))
+    arr_a = _save(store, key=a)
+    assert store.path(a) == tmp_path / "toy@v1" / "train" / "image" / "enc-a" and str(a) == "toy@v1/train/image/enc-a"
+    assert store.load(KEY).key == a, "a key without variant resolves to the only one stored"
+    _save(store, key=b, rows=3)
+    assert store.keys() == [a, b]
+    np.testing.assert_array_equal(store.load(a).array, arr_a)
+    assert store.load(b).array.shape == (3, 5)
+    with pytest.raises(StoreMismatchError, match="2 variants of dataset 'toy' \\(v1, v2\\)"):
+        store.load(KEY)
+    with pytest.raises(StoreMismatchError, match="variants"):
+        store.exists(KEY)
+    for bad in ("a@b", "", "x/y"):
+        with pytest.raises(ValueError, match="plain name"):
+            StoreKey("toy", "train", "image", "enc", bad)
+    with pytest.raises(ValueError, match="plain name"):
+        StoreKey("to@y", "train", "image", "enc")

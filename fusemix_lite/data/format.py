@@ -194,6 +194,12 @@ class PairedDataset:
             h.update(b"\n" + line.encode())
         return h.hexdigest()
 
+    @property
+    def variant(self) -> str:
+        """Short hash of the manifest: names this exact dataset (its config, sizes, selection) in the
+        latent store's keys, so two variants of one dataset name keep their latents apart."""
+        return self.manifest_hash()[:12]
+
     def save(self) -> None:
         """Write ``manifest.jsonl`` and ``dataset.json`` atomically into ``root`` (refused when an
         item's split is not one of :data:`SPLITS`: :meth:`load` would not read it back)."""
