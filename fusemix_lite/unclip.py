@@ -17,7 +17,8 @@ pipeline's :func:`image_space`. Two routes get there:
    :func:`image_target_pairs`.
 2. Align the audio to CLIP text embeddings (sounds come with captions, not images), then map text
    embeddings to image embeddings with a prior: :class:`LinearPrior`, a ridge regression fitted on
-   image-caption pairs (e.g. COCO), the simplest deterministic stand-in for unCLIP's diffusion prior.
+   image-caption pairs (:func:`fit_prior`, e.g. on COCO), the simplest deterministic stand-in for
+   unCLIP's diffusion prior.
 
 ``diffusers`` is optional (``pip install diffusers``); it is imported only inside functions.
 :func:`tiny_stable_unclip` builds a randomly initialised miniature of the same pipeline, with no
@@ -42,6 +43,7 @@ from .errors import OfflineError
 
 __all__ = ["EmbeddingSpace", "CLIP_IMAGE", "CLIP_TEXT", "UnclipSpec", "UNCLIP_MODELS", "require_diffusers",
            "load_unclip", "embed_dim_of", "image_space", "image_embeds_of", "image_target_pairs", "LinearPrior",
+           "text_space", "fit_prior",
            "typical_norm", "rescale", "generate", "tiny_stable_unclip"]
 
 CLIP_IMAGE = "clip-image"
@@ -238,10 +240,44 @@ class LinearPrior(torch.nn.Module):
         weight = torch.linalg.solve(gram, xc.T @ yc)
         return cls(weight, my - mx @ weight, source, target)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, space: EmbeddingSpace | None = None) -> Tensor:
+        """Map ``x`` [B, source.dim] to the target space; ``space`` (if given) must be the source."""
+        if space is not None and space != self.source:
+            raise ValueError(f"the prior maps {self.source}; got {space}")
         if x.ndim != 2 or x.shape[1] != self.source.dim:
             raise ValueError(f"the prior maps {self.source}; got a tensor of shape {tuple(x.shape)}")
         return F.normalize(x.float(), dim=1).to(self.weight) @ self.weight + self.bias
+
+
+def text_space(text_encoder: str, dim: int) -> EmbeddingSpace:
+    """The space of a text encoder's latents (``clip-text`` for an open_clip text tower)."""
+    return EmbeddingSpace(CLIP_TEXT if text_encoder.startswith("openclip-") else "text", text_encoder, dim)
+
+
+def fit_prior(pipe: Any, dataset: Any, text_encoder: Any, split: str = "train", n_items: int | None = None,
+              store: Any = None, ridge: float = 1e-3, batch_size: int = 32, **extract_kw: Any) -> LinearPrior:
+    """A :class:`LinearPrior` from ``text_encoder``'s caption latents to ``pipe``'s image space,
+    fitted on the image-caption pairs of ``dataset``/``split`` (its first ``n_items`` images, e.g.
+    COCO's): every caption's latent is paired with :func:`image_embeds_of` its image. The caption
+    latents come from the latent store (extracted on first use). Introduced in chapter 8.
+    """
+    import numpy as np
+
+    from .extract import extract
+    from .paths import latent_dir
+    from .store import LatentStore
+
+    lat = extract(dataset, split, "text", text_encoder, store or LatentStore(latent_dir()), **extract_kw)
+    texts = torch.from_numpy(np.array(lat.array, dtype=np.float32))
+    item = torch.from_numpy(np.array(lat.item_index)).long()
+    items = dataset.split(split).items
+    n = len(items) if n_items is None else min(int(n_items), len(items))
+    if n < 2:
+        raise ValueError(f"need at least 2 images to fit a prior, got {n}")
+    keep = item < n
+    images = image_embeds_of(pipe, [dataset.path(it.image) for it in items[:n]], batch_size)
+    name = getattr(text_encoder, "name", text_encoder)  # a registry name or an Encoder
+    return LinearPrior.fit(texts[keep], images[item[keep]], text_space(name, texts.shape[1]), image_space(pipe), ridge)
 
 
 def typical_norm(pipe: Any) -> float:

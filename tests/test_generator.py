@@ -316,6 +316,49 @@ def test_linear_prior_maps_text_space_to_image_space():
         LinearPrior.fit(torch.randn(4, 5), y[:4], src, dst)
 
 
+@pytest.mark.skipif(not HAS_DIFFUSERS, reason="diffusers is optional (pip install diffusers); unCLIP wiring not tested")
+def test_fit_prior_maps_captions_to_their_images_embeddings(tmp_path):
+    from fusemix_lite.data.format import Item, PairedDataset
+    from fusemix_lite.encoders.base import Encoder
+    from fusemix_lite.store import LatentStore
+    from fusemix_lite.unclip import (EmbeddingSpace, fit_prior, generate, image_embeds_of, image_space,
+                                     tiny_stable_unclip)
+
+    class ColourWords(Encoder):  # a text encoder that sees only the colour word
+        def __init__(self):
+            super().__init__("colour-words", "text", 4, {"input": "str"})
+
+        def _weights_identity(self):
+            return "none"
+
+        def _build(self):
+            return torch.nn.Identity()
+
+        def prepare(self, raw):
+            return torch.tensor([float(c in raw.split()) for c in PALETTE]) + 0.01
+
+        def forward(self, batch):
+            return self.model(self._to_device(batch))
+
+    (tmp_path / "img").mkdir()
+    items = []
+    for i in range(12):
+        colour = list(PALETTE)[i % 4]
+        Image.new("RGB", (20, 20), PALETTE[colour]).save(tmp_path / "img" / f"{i}.png")
+        items.append(Item(id=str(i), split="train", captions=[f"a {colour} square", f"{colour} all over"],
+                          image=f"img/{i}.png"))
+    ds = PairedDataset.from_items("colours", tmp_path, items)
+    pipe = tiny_stable_unclip(embed_dim=16, image_size=16, seed=0)
+    prior = fit_prior(pipe, ds, ColourWords(), n_items=8, store=LatentStore(tmp_path / "latents"), progress=False)
+    assert prior.source == EmbeddingSpace("text", "colour-words", 4) and prior.target == image_space(pipe)
+    held_out = image_embeds_of(pipe, [ds.path(it.image) for it in items[8:]])
+    predicted = prior(ColourWords().encode([it.captions[0] for it in items[8:]]), space=prior.source)
+    assert torch.nn.functional.cosine_similarity(predicted, held_out).min() > 0.99
+    assert generate(pipe, predicted[:2], space=prior.target, steps=2).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="the prior maps text embeddings of colour-words"):
+        prior(predicted, space=prior.target)
+
+
 def test_missing_diffusers_names_the_install(monkeypatch):
     from fusemix_lite import unclip
 
