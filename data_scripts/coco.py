@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from download import (PrepareReport, Remote, base_parser, download, extract, keep_present,  # noqa: E402
                       link_into, save_prepared)
-from karpathy import COCO_HUB, KARPATHY_SPLITS, find_annotations, parse_karpathy, read_annotations  # noqa: E402,F401
+# parse_karpathy is re-exported: coco.parse_karpathy keeps working
+from karpathy import COCO_HUB, find_annotations, parse_karpathy, read_annotations  # noqa: E402,F401
 
 from fusemix_lite.data.format import PairedDataset  # noqa: E402
 
