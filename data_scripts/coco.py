@@ -1,10 +1,11 @@
 """COCO captions with the Karpathy splits (train 113,287 incl. restval / val 5,000 / test 5,000 images).
 
-Downloads the 2014 image zips from images.cocodataset.org and Karpathy's ``caption_datasets.zip``
-(which holds ``dataset_coco.json``), then writes ``manifest.jsonl`` + ``dataset.json`` into
-``--dest``. Split ``restval`` is merged into ``train``, as everyone training on COCO does; ``test`` is
-the 5K test set of the retrieval tables. Each image keeps its first 5 captions (a few COCO images
-have 6 or 7; ``--all-captions`` keeps them, as LAVIS does: 25,010 test captions instead of 25,000).
+Downloads the 2014 image zips from images.cocodataset.org and the Karpathy splits from the Hugging
+Face dataset ``yerevann/coco-karpathy`` (parquet; reading it needs ``pyarrow``; see ``karpathy.py``
+for what was verified about it), then writes ``manifest.jsonl`` + ``dataset.json`` into ``--dest``.
+Split ``restval`` is merged into ``train``, as everyone training on COCO does; ``test`` is the 5K test
+set of the retrieval tables. Each image keeps its first 5 captions (a few COCO images have 6 or 7;
+``--all-captions`` keeps them, as LAVIS does: 25,010 test captions instead of 25,000).
 
     python data_scripts/coco.py                                  # download (~20 GB) and prepare
     python data_scripts/coco.py --images /data/coco --annotations dataset_coco.json --skip-download
@@ -12,21 +13,18 @@ have 6 or 7; ``--all-captions`` keeps them, as LAVIS does: 25,010 test captions 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from download import (PrepareReport, Remote, base_parser, clean_captions, download, extract,  # noqa: E402
-                      keep_present, link_into, save_prepared)
+from download import (PrepareReport, Remote, base_parser, download, extract, keep_present,  # noqa: E402
+                      link_into, save_prepared)
+# parse_karpathy is re-exported: coco.parse_karpathy keeps working
+from karpathy import COCO_HUB, find_annotations, parse_karpathy, read_annotations  # noqa: E402,F401
 
-from fusemix_lite.data.format import Item, PairedDataset  # noqa: E402
-from fusemix_lite.errors import MissingDataError  # noqa: E402
+from fusemix_lite.data.format import PairedDataset  # noqa: E402
 
-# No checksum is published for Karpathy's zip: it is recorded on first download (see README).
-KARPATHY = Remote("https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
-                  "caption_datasets.zip")
 # md5 and size as listed by LAVIS's COCO download script and other widely used loaders.
 IMAGES = {
     "train2014": Remote("http://images.cocodataset.org/zips/train2014.zip", "train2014.zip",
@@ -34,64 +32,6 @@ IMAGES = {
     "val2014": Remote("http://images.cocodataset.org/zips/val2014.zip", "val2014.zip",
                       md5="a3d79f5ed8d289b7a7554ce06a5782b3", size=6_645_013_297),
 }
-KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
-
-
-def parse_karpathy(path: str | Path, image_dir: str | None = None, max_captions: int | None = 5) -> list[Item]:
-    """Items of a Karpathy ``dataset_{coco,flickr30k}.json``, in file order.
-
-    The image path is ``<filepath>/<filename>`` (COCO) or ``<image_dir>/<filename>`` when
-    ``image_dir`` is given (Flickr30K has no ``filepath``). The id is ``cocoid`` when present,
-    else the file name without extension. ``restval`` becomes ``train``.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        images = data["images"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a Karpathy split file (a JSON object with 'images')") from e
-    items = []
-    for n, im in enumerate(images):
-        try:
-            split = KARPATHY_SPLITS[im["split"]]
-        except KeyError as e:
-            raise ValueError(f"{path}: image {n} has unknown split {im.get('split')!r}; "
-                             f"expected one of {sorted(KARPATHY_SPLITS)}") from e
-        folder = image_dir if image_dir is not None else im.get("filepath", "")
-        rel = f"{folder}/{im['filename']}" if folder else im["filename"]
-        raw = [s["raw"] for s in im["sentences"]]
-        captions = clean_captions(raw, max_captions)
-        if not captions:
-            raise ValueError(f"{path}: image {im['filename']} has no non-empty caption")
-        meta = {"karpathy_split": im["split"]}
-        if len(captions) < len(raw):
-            meta["n_raw_captions"] = len(raw)
-        item_id = str(im["cocoid"]) if "cocoid" in im else Path(im["filename"]).stem
-        items.append(Item(id=item_id, split=split, captions=captions, image=rel, meta=meta))
-    return items
-
-
-def find_annotation(dest: Path, annotations: Path | None, filename: str, fetch: bool,
-                    progress: bool = True) -> Path:
-    """The Karpathy json: ``annotations`` (a .json, or caption_datasets.zip), or one in ``dest``,
-    else (when ``fetch``) downloaded and unpacked into ``dest/karpathy``."""
-    if annotations is not None:
-        annotations = Path(annotations).expanduser()
-        if not annotations.exists():
-            raise FileNotFoundError(f"--annotations {annotations} does not exist")
-        if annotations.suffix != ".zip":
-            return annotations
-        extract(annotations, dest / "karpathy", progress)
-    elif not list((dest / "karpathy").rglob(filename)):
-        if not fetch:
-            raise MissingDataError(f"{filename} is not in {dest / 'karpathy'}; pass --annotations FILE "
-                                   f"or run without --skip-download")
-        zipped = download(KARPATHY, dest / "downloads", progress=progress)
-        extract(zipped, dest / "karpathy", progress)
-    found = sorted((dest / "karpathy").rglob(filename))
-    if not found:
-        raise MissingDataError(f"no {filename} inside the Karpathy archive unpacked in {dest / 'karpathy'}")
-    return found[0]
 
 
 def prepare(dest: str | Path, annotations: str | Path | None = None, images: str | Path | None = None,
@@ -101,8 +41,9 @@ def prepare(dest: str | Path, annotations: str | Path | None = None, images: str
     """Build the COCO dataset folder ``dest``; returns the dataset and what was skipped."""
     dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
-    ann = find_annotation(dest, Path(annotations) if annotations else None, "dataset_coco.json", fetch, progress)
-    items = [it for it in parse_karpathy(ann, max_captions=max_captions) if it.split in splits]
+    ann = find_annotations(dest, Path(annotations) if annotations else None, "dataset_coco.json", COCO_HUB,
+                           fetch, progress)
+    items = [it for it in read_annotations(ann, max_captions=max_captions) if it.split in splits]
     folders = sorted({it.image.split("/")[0] for it in items})
     for folder in folders:
         if images is not None:
@@ -124,13 +65,14 @@ def prepare(dest: str | Path, annotations: str | Path | None = None, images: str
     if truncated:
         report.notes.append(f"{truncated} images had more than {max_captions} captions; "
                             f"kept the first {max_captions}")
-    info = {"source": "COCO 2014 images, Karpathy splits (dataset_coco.json); restval merged into train",
+    info = {"source": f"COCO 2014 images, Karpathy splits ({ann.name}); restval merged into train",
             "annotations": ann.name, "max_captions": max_captions, "splits": list(splits)}
     return save_prepared("coco", dest, items, report, info), report
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = base_parser("coco", __doc__, "local dataset_coco.json or caption_datasets.zip (else downloaded)",
+    p = base_parser("coco", __doc__, "local Karpathy splits: dataset_coco.json, caption_datasets.zip, or the "
+                    "parquet file(s) of yerevann/coco-karpathy (a file or a folder); else downloaded from the hub",
                     archives=True)
     p.add_argument("--images", type=Path, default=None,
                    help="local folder holding train2014/ and val2014/ (linked, not copied; no image download)")

@@ -3,8 +3,9 @@
 The images are not downloadable by script: request them with the form on the Flickr30K page
 (https://shannon.cs.illinois.edu/DenotationGraph/) and accept its terms, then point ``--images``
 at the ``flickr30k-images`` folder or at the archive you received (zip or tar.gz). The Karpathy
-split file ``dataset_flickr30k.json`` comes from ``caption_datasets.zip`` (downloaded unless you pass
-``--annotations``). ``test`` is the 1K test set of the retrieval tables.
+splits come from ``flickr_annotations_30k.csv`` of the Hugging Face dataset ``nlphuji/flickr30k``
+(downloaded unless you pass ``--annotations``; see ``karpathy.py`` for what was verified about it);
+Karpathy's own ``dataset_flickr30k.json`` works too. ``test`` is the 1K test set of the retrieval tables.
 
     python data_scripts/flickr30k.py --images ~/Downloads/flickr30k-images.tar.gz
     python data_scripts/flickr30k.py --images /data/flickr30k-images \\
@@ -18,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from coco import find_annotation, parse_karpathy  # noqa: E402
 from download import (PrepareReport, base_parser, extract, keep_present, link_into,  # noqa: E402
                       save_prepared)
+from karpathy import FLICKR_HUB, find_annotations, read_annotations  # noqa: E402
 
 from fusemix_lite.data.format import PairedDataset  # noqa: E402
 from fusemix_lite.errors import MissingDataError  # noqa: E402
@@ -58,18 +59,19 @@ def prepare(dest: str | Path, images: str | Path | None = None, annotations: str
     elif not (dest / IMAGE_DIR).exists():
         raise MissingDataError(f"Flickr30K images are not in {dest / IMAGE_DIR}. Request them at {FORM}, "
                                f"then run: python data_scripts/flickr30k.py --images PATH --dest {dest}")
-    ann = find_annotation(dest, Path(annotations) if annotations else None, "dataset_flickr30k.json",
-                          fetch, progress)
-    items = [it for it in parse_karpathy(ann, image_dir=IMAGE_DIR, max_captions=5) if it.split in splits]
+    ann = find_annotations(dest, Path(annotations) if annotations else None, "dataset_flickr30k.json",
+                           FLICKR_HUB, fetch, progress)
+    items = [it for it in read_annotations(ann, image_dir=IMAGE_DIR, max_captions=5) if it.split in splits]
     report = PrepareReport("flickr30k")
     items = keep_present(items, dest, "image", report, strict)
-    info = {"source": "Flickr30K images (user-supplied), Karpathy splits (dataset_flickr30k.json)",
+    info = {"source": f"Flickr30K images (user-supplied), Karpathy splits ({ann.name})",
             "annotations": ann.name, "max_captions": 5, "splits": list(splits)}
     return save_prepared("flickr30k", dest, items, report, info), report
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = base_parser("flickr30k", __doc__, "local dataset_flickr30k.json or caption_datasets.zip (else downloaded)")
+    p = base_parser("flickr30k", __doc__, "local Karpathy splits: flickr_annotations_30k.csv (nlphuji/flickr30k), "
+                    "dataset_flickr30k.json or caption_datasets.zip; else downloaded from the hub")
     p.add_argument("--images", type=Path, default=None,
                    help="your flickr30k-images folder (linked, not copied) or its zip/tar.gz archive (unpacked)")
     a = p.parse_args(argv)

@@ -28,6 +28,7 @@ import clotho  # noqa: E402
 import coco  # noqa: E402
 import download as dl  # noqa: E402
 import flickr30k  # noqa: E402
+import karpathy  # noqa: E402
 
 from fusemix_lite.data import real  # noqa: E402
 from fusemix_lite.data.registry import get_dataset  # noqa: E402
@@ -147,6 +148,75 @@ def test_flickr30k_prepare_from_folder_and_without_images(tmp_path):
     assert report.n_missing == 0 and len(ds) == 4
     with pytest.raises(MissingDataError, match="DenotationGraph"):
         flickr30k.prepare(tmp_path / "g", None, FIX / "dataset_flickr30k.json", fetch=False, progress=False)
+
+
+# ---- the Karpathy splits as the Hugging Face hub carries them ---------------------------------------
+
+HUB = FIX / "hub"  # yerevann/coco-karpathy parquet shards and nlphuji/flickr30k's CSV, same images as the json
+
+
+def _key(items):
+    return sorted((it.id, it.split, it.image, tuple(it.captions), it.meta["karpathy_split"]) for it in items)
+
+
+def test_coco_hub_parquet_gives_the_same_items_as_karpathy_json():
+    pytest.importorskip("pyarrow")
+    items = karpathy.read_annotations(HUB / "coco-karpathy")  # a folder of shards
+    assert _key(items) == _key(coco.parse_karpathy(FIX / "dataset_coco.json"))
+    one = karpathy.read_annotations(HUB / "coco-karpathy" / "data" / "test-00000-of-00001.parquet", max_captions=None)
+    assert [len(it.captions) for it in one] == [5, 6]
+
+
+def test_hub_rows_with_plain_caption_strings_and_validation_split():
+    rows = [{"filename": "COCO_val2014_000000000042.jpg", "filepath": "val2014", "split": "validation",
+             "sentences": ["  A cat.", "A  dog. "], "cocoid": 42}]
+    [it] = karpathy.items_from_rows(rows, "rows")
+    assert (it.id, it.split, it.image, it.captions) == ("42", "val", "val2014/COCO_val2014_000000000042.jpg",
+                                                        ["A cat.", "A dog."])
+
+
+def test_flickr_hub_csv_gives_the_same_items_as_karpathy_json():
+    items = karpathy.read_annotations(HUB / "flickr_annotations_30k.csv", image_dir="flickr30k-images")
+    assert _key(items) == _key(coco.parse_karpathy(FIX / "dataset_flickr30k.json", image_dir="flickr30k-images"))
+    assert [it.id for it in items] == ["1000092795", "10002456", "1007129816", "1009434119"]
+
+
+def test_wrong_or_missing_annotation_files_are_named(tmp_path, monkeypatch):
+    bad = tmp_path / "flickr.csv"
+    bad.write_text("image,caption\n1.jpg,hello\n")
+    with pytest.raises(ValueError, match=r"not a Flickr30K annotation table .*missing columns \['raw', 'split'"):
+        karpathy.read_annotations(bad, image_dir="flickr30k-images")
+    bad.write_text('raw,split,filename\nnot json,test,1.jpg\n')
+    with pytest.raises(ValueError, match="line 2: column 'raw' is not a JSON list"):
+        karpathy.read_annotations(bad, image_dir="flickr30k-images")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        karpathy.read_annotations(tmp_path / "nope.json")
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="unknown annotation format '.txt'"):
+        karpathy.read_annotations(tmp_path / "a.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingDataError, match="no .parquet file"):
+        karpathy.read_annotations(tmp_path / "empty")
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as on a machine without pyarrow
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingDataError, match="pip install pyarrow"):
+        karpathy.read_annotations(tmp_path / "x.parquet")
+    with pytest.raises(FileNotFoundError, match="--annotations"):
+        flickr30k.prepare(tmp_path / "f", tmp_path / "empty", tmp_path / "missing.csv", fetch=False, progress=False)
+
+
+def test_wrong_parquet_files_are_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match="x.parquet is not a readable parquet file"):
+        karpathy.read_annotations(tmp_path / "x.parquet")
+    pq.write_table(pa.table({"image": ["a.jpg"], "caption": ["hi"]}), tmp_path / "y.parquet")
+    with pytest.raises(ValueError, match=r"not a COCO Karpathy table .*missing columns \['filepath', 'filename', "
+                                         r"'sentences', 'split', 'cocoid'\]"):
+        karpathy.read_annotations(tmp_path / "y.parquet")
 
 
 # ---- AudioCaps ----------------------------------------------------------------------------------
@@ -407,25 +477,58 @@ def _zip_bytes(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _fake_hub(calls, files):
+    """Stands in for karpathy.hub_download: copies fixture files where the hub would put them."""
+    def fake(source, folder):
+        calls.append(source.repo_id)
+        for rel, src in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(src.read_bytes())
+        return folder
+    return fake
+
+
 def test_coco_end_to_end_download_from_local_server(server, tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
     url, st, _ = server
     items = coco.parse_karpathy(FIX / "dataset_coco.json")
-    karpathy_json = (FIX / "dataset_coco.json").read_bytes()
-    st["files"]["caption_datasets.zip"] = _zip_bytes({"dataset_coco.json": karpathy_json})
     for folder in ("train2014", "val2014"):
         data = _zip_bytes({it.image: b"jpg" for it in items if it.image.startswith(folder)})
         st["files"][f"{folder}.zip"] = data
         monkeypatch.setitem(coco.IMAGES, folder, dl.Remote(f"{url}/{folder}.zip", f"{folder}.zip",
                                                            md5=hashlib.md5(data).hexdigest(), size=len(data)))
-    monkeypatch.setattr(coco, "KARPATHY", dl.Remote(f"{url}/caption_datasets.zip", "caption_datasets.zip"))
+    calls: list[str] = []
+    shards = {p.relative_to(HUB / "coco-karpathy"): p for p in (HUB / "coco-karpathy" / "data").glob("*.parquet")}
+    monkeypatch.setattr(karpathy, "hub_download", _fake_hub(calls, shards))
     dest = tmp_path / "coco"
     ds, report = coco.prepare(dest, progress=False)
-    assert report.n_missing == 0 and len(ds) == 6
-    assert "caption_datasets.zip" in dl.read_checksums(dest / "downloads")  # no published checksum: recorded
+    assert calls == ["yerevann/coco-karpathy"]
+    assert report.n_missing == 0 and len(ds) == 6 and report.n_items == {"train": 3, "val": 1, "test": 2}
     assert not (dest / "downloads" / "val2014.zip").exists()  # image archives removed after unpacking
     n_requests = len(st["ranges"])
     coco.prepare(dest, progress=False)  # second run: nothing downloaded or unpacked again
-    assert len(st["ranges"]) == n_requests
+    assert len(st["ranges"]) == n_requests and calls == ["yerevann/coco-karpathy"]
+
+
+def test_flickr30k_fetches_the_hub_csv_once(tmp_path, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(karpathy, "hub_download",
+                        _fake_hub(calls, {Path("flickr_annotations_30k.csv"): HUB / "flickr_annotations_30k.csv"}))
+    folder = tmp_path / "dl" / "flickr30k-images"
+    touch_all(folder, ["1000092795.jpg", "10002456.jpg", "1007129816.jpg", "1009434119.jpg"])
+    ds, _ = flickr30k.prepare(tmp_path / "f", folder, progress=False)
+    assert calls == ["nlphuji/flickr30k"] and len(ds) == 4
+    assert ds.info["source"].endswith("(flickr_annotations_30k.csv)")
+    flickr30k.prepare(tmp_path / "f", None, progress=False)  # the CSV is reused
+    assert calls == ["nlphuji/flickr30k"]
+    with pytest.raises(MissingDataError, match="--skip-download"):
+        flickr30k.prepare(tmp_path / "g", folder, fetch=False, progress=False)
+
+
+def test_hub_download_offline_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # snapshot_download then fails at once, without the network
+    with pytest.raises(MissingDataError, match="nlphuji/flickr30k.*--annotations"):
+        karpathy.hub_download(karpathy.FLICKR_HUB, tmp_path / "x")
 
 
 def test_audiocaps_csv_download_from_local_server(server, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from PIL import Image
 
 from fusemix_lite.attributes import (AttributeConfig, encode_labels, load_attribute_classifier, palette_colour,
                                      predict, save_attribute_classifier, scene_labels, score,
@@ -235,20 +236,127 @@ HAS_DIFFUSERS = importlib.util.find_spec("diffusers") is not None
 
 
 @pytest.mark.skipif(not HAS_DIFFUSERS, reason="diffusers is optional (pip install diffusers); unCLIP wiring not tested")
-def test_unclip_wiring_on_a_tiny_random_pipeline():
-    from fusemix_lite.unclip import embed_dim_of, generate, rescale, tiny_stable_unclip, typical_norm
+def test_unclip_wiring_on_a_tiny_random_pipeline(monkeypatch):
+    from fusemix_lite.unclip import (CLIP_TEXT, EmbeddingSpace, embed_dim_of, generate, image_embeds_of, image_space,
+                                     rescale, tiny_stable_unclip, typical_norm)
 
     pipe = tiny_stable_unclip(embed_dim=24, image_size=16, seed=0)
-    assert embed_dim_of(pipe) == 24
+    space = image_space(pipe)
+    assert embed_dim_of(pipe) == 24 and (space.kind, space.dim) == ("clip-image", 24)
     assert typical_norm(pipe) == pytest.approx(24 ** 0.5)  # mean 0, std 1 in a fresh normaliser
+    seen = []  # what reaches the decoder's image_embeds argument
+    call = type(pipe).__call__
+    monkeypatch.setattr(type(pipe), "__call__", lambda self, *a, **kw: seen.append(kw) or call(self, *a, **kw))
     aligned = torch.nn.functional.normalize(torch.randn(2, 24, generator=torch.Generator().manual_seed(0)), dim=1)
-    a = generate(pipe, aligned, steps=2, guidance=3.0, seed=0)
+    a = generate(pipe, aligned, space=space, steps=2, guidance=3.0, seed=0)
     assert a.shape == (2, 3, 16, 16) and a.min() >= 0 and a.max() <= 1
-    assert torch.equal(a, generate(pipe, aligned, steps=2, guidance=3.0, seed=0))
-    assert not torch.equal(a, generate(pipe, aligned.flip(0), steps=2, guidance=3.0, seed=0))
+    assert torch.allclose(seen[-1]["image_embeds"], rescale(aligned, typical_norm(pipe)))
+    assert torch.equal(a, generate(pipe, aligned, space=space, steps=2, guidance=3.0, seed=0))
+    assert not torch.equal(a, generate(pipe, aligned.flip(0), space=space, steps=2, guidance=3.0, seed=0))
     assert torch.allclose(rescale(aligned, 5.0).norm(dim=1), torch.full((2,), 5.0))
+    # image_embeds_of gives what the decoder itself reads from an image: the same pictures either way
+    pics = torch.rand(2, 3, 20, 20, generator=torch.Generator().manual_seed(1))
+    targets = image_embeds_of(pipe, pics)
+    assert targets.shape == (2, 24) and targets.dtype == torch.float32
+    from_targets = generate(pipe, targets, space=space, steps=2, guidance=3.0, seed=0, norm=None)
+    assert torch.equal(seen[-1]["image_embeds"], targets)
+    pil = [Image.fromarray((p * 255).round().byte().permute(1, 2, 0).numpy()) for p in pics]
+    g = torch.Generator().manual_seed(0)
+    from_image = pipe(prompt=["", ""], image=pil, num_inference_steps=2, guidance_scale=3.0, noise_level=0,
+                      generator=g, output_type="pt").images.float().clamp(0, 1)
+    assert torch.allclose(from_image, from_targets, atol=1e-5)
+    # the wrong space is refused, by kind, by model, by width
+    with pytest.raises(ValueError, match="reads clip-image embeddings .* got clip-text embeddings"):
+        generate(pipe, aligned, space=EmbeddingSpace(CLIP_TEXT, space.model, 24), steps=2)
+    with pytest.raises(ValueError, match="another model's space"):
+        generate(pipe, aligned, space=image_space(tiny_stable_unclip(embed_dim=24, image_size=16, seed=1)), steps=2)
     with pytest.raises(ValueError, match="expects 24-d image embeddings, got 384-d"):
-        generate(pipe, torch.randn(2, 384), steps=2)
+        generate(pipe, torch.randn(2, 384), space=EmbeddingSpace("clip-image", space.model, 384), steps=2)
+    with pytest.raises(TypeError, match="space"):
+        generate(pipe, aligned, steps=2)  # the space must be named
+
+
+@pytest.mark.skipif(not HAS_DIFFUSERS, reason="diffusers is optional (pip install diffusers); unCLIP wiring not tested")
+def test_unclip_audio_aligned_to_image_embeddings_trains_and_generates():
+    from fusemix_lite.train import TrainConfig, train
+    from fusemix_lite.unclip import generate, image_embeds_of, image_space, image_target_pairs, tiny_stable_unclip
+
+    pipe = tiny_stable_unclip(embed_dim=16, image_size=16, seed=0)
+    g = torch.Generator().manual_seed(0)
+    pics = torch.rand(96, 3, 16, 16, generator=g)
+    targets = image_embeds_of(pipe, pics)
+    sounds = targets @ torch.randn(16, 40, generator=g) + 0.05 * torch.randn(96, 40, generator=g)  # "audio" latents
+    model = condition_aligner(40, 16, width=64, standardise=False)
+    tr, va = image_target_pairs(sounds[:80], targets[:80], "train"), image_target_pairs(sounds[80:], targets[80:], "val")
+    before = torch.nn.functional.cosine_similarity(model.eval().encode_a(va.items), targets[80:]).mean()
+    train(model, tr, va, TrainConfig(epochs=15, batch_size=40, lr=3e-3, warmup_steps=2, seed=0, progress=False))
+    with torch.no_grad():
+        aligned = model.eval().encode_a(va.items)
+    after = torch.nn.functional.cosine_similarity(aligned, targets[80:]).mean()
+    assert after > before + 0.2  # the adapter moved the sounds towards their images' embeddings
+    assert generate(pipe, aligned[:2], space=image_space(pipe), steps=2, seed=0).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="one image embedding per item"):
+        image_target_pairs(sounds, targets[:5])
+
+
+def test_linear_prior_maps_text_space_to_image_space():
+    from fusemix_lite.unclip import CLIP_IMAGE, CLIP_TEXT, EmbeddingSpace, LinearPrior
+
+    src, dst = EmbeddingSpace(CLIP_TEXT, "a CLIP", 8), EmbeddingSpace(CLIP_IMAGE, "a CLIP", 6)
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(8, 6, generator=g), torch.randn(6, generator=g)
+    x = torch.randn(200, 8, generator=g)
+    y = torch.nn.functional.normalize(x, dim=1) @ w + b  # an exact linear map of the normalised inputs
+    prior = LinearPrior.fit(x, y, src, dst, ridge=1e-8)
+    assert prior.source == src and prior.target == dst
+    assert torch.allclose(prior(3 * x[:5]), y[:5], atol=1e-3)  # the input's scale does not matter
+    with pytest.raises(ValueError, match="the prior maps clip-text embeddings of a CLIP"):
+        prior(torch.randn(2, 6))
+    with pytest.raises(ValueError, match="spaces say 8-d"):
+        LinearPrior.fit(torch.randn(4, 5), y[:4], src, dst)
+
+
+@pytest.mark.skipif(not HAS_DIFFUSERS, reason="diffusers is optional (pip install diffusers); unCLIP wiring not tested")
+def test_fit_prior_maps_captions_to_their_images_embeddings(tmp_path):
+    from fusemix_lite.data.format import Item, PairedDataset
+    from fusemix_lite.encoders.base import Encoder
+    from fusemix_lite.store import LatentStore
+    from fusemix_lite.unclip import (EmbeddingSpace, fit_prior, generate, image_embeds_of, image_space,
+                                     tiny_stable_unclip)
+
+    class ColourWords(Encoder):  # a text encoder that sees only the colour word
+        def __init__(self):
+            super().__init__("colour-words", "text", 4, {"input": "str"})
+
+        def _weights_identity(self):
+            return "none"
+
+        def _build(self):
+            return torch.nn.Identity()
+
+        def prepare(self, raw):
+            return torch.tensor([float(c in raw.split()) for c in PALETTE]) + 0.01
+
+        def forward(self, batch):
+            return self.model(self._to_device(batch))
+
+    (tmp_path / "img").mkdir()
+    items = []
+    for i in range(12):
+        colour = list(PALETTE)[i % 4]
+        Image.new("RGB", (20, 20), PALETTE[colour]).save(tmp_path / "img" / f"{i}.png")
+        items.append(Item(id=str(i), split="train", captions=[f"a {colour} square", f"{colour} all over"],
+                          image=f"img/{i}.png"))
+    ds = PairedDataset.from_items("colours", tmp_path, items)
+    pipe = tiny_stable_unclip(embed_dim=16, image_size=16, seed=0)
+    prior = fit_prior(pipe, ds, ColourWords(), n_items=8, store=LatentStore(tmp_path / "latents"), progress=False)
+    assert prior.source == EmbeddingSpace("text", "colour-words", 4) and prior.target == image_space(pipe)
+    held_out = image_embeds_of(pipe, [ds.path(it.image) for it in items[8:]])
+    predicted = prior(ColourWords().encode([it.captions[0] for it in items[8:]]), space=prior.source)
+    assert torch.nn.functional.cosine_similarity(predicted, held_out).min() > 0.99
+    assert generate(pipe, predicted[:2], space=prior.target, steps=2).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="the prior maps text embeddings of colour-words"):
+        prior(predicted, space=prior.target)
 
 
 def test_missing_diffusers_names_the_install(monkeypatch):
