@@ -31,10 +31,10 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .baselines import augment as baseline_augment
-from .fusemix import MODES, fusemix, sample_lambda
-from .retrieval import recall_at_k
 from .checkpoint import field, load_state, read_json, read_tensors
 from .errors import CheckpointError
+from .fusemix import MODES, fusemix, sample_lambda
+from .retrieval import recall_at_k
 from .store import PairedLatents, atomic_dir, resolve_device
 
 AUGMENTS = ("fusemix", "none", "noise", "quantize")
@@ -369,7 +369,7 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
         if not resume:
             raise FileExistsError(f"{ckpt} already holds a checkpoint; pass resume=True to continue it "
                                   "or choose another ckpt_dir")
-        meta = json.loads((ckpt / "last" / "state.json").read_text())
+        meta = read_json(ckpt / "last" / "state.json")
         _check_resume(ckpt / "last", meta, now)
         meta = _load_last(ckpt / "last", model, opt, gens)
         run = {k: meta.get(k, 0) for k in run}
