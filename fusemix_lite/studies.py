@@ -32,7 +32,7 @@ __all__ = [
     "KERNELS", "CORRUPTIONS", "DEFAULT_ATTRIBUTES", "GENERIC_CAPTIONS",
     "kernel_matrix", "kdpp_greedy", "uniform_subset", "nested_subsets",
     "Corrupted", "corrupt_captions", "n_corrupted", "run_seeds", "summarise",
-    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks",
+    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks", "glue_finding",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -394,6 +394,20 @@ def verdict(diff: PairedDifference, margin: float = 0.0) -> str:
     if diff.high < -margin:
         return VERDICTS[1]
     return VERDICTS[2]
+
+
+def glue_finding(results, key: str, claim: str, paper: str, diff: PairedDifference, margin: float = 0.0) -> str:
+    """Record one row of the book's findings scoreboard and glue its parts for the preface:
+    ``sb_<key>_diff``, ``_low``, ``_high``, ``_n`` and ``_verdict`` (the verdict computed from the
+    interval by :func:`verdict`). Appends the row to ``results["scoreboard"]`` and returns the
+    verdict. ``results`` is a :class:`~fusemix_lite.notebook.Results`. Introduced in chapter 5."""
+    v = verdict(diff, margin)
+    for part, value in (("diff", diff.mean), ("low", diff.low), ("high", diff.high), ("n", diff.n), ("verdict", v)):
+        results.glue(f"sb_{key}_{part}", value)
+    rows = results.values.setdefault("scoreboard", [])
+    rows.append({"key": key, "claim": claim, "paper": paper, "difference": diff.mean, "low": diff.low,
+                 "high": diff.high, "n_seeds": diff.n, "verdict": v})
+    return v
 
 
 def log_ticks(ax, values: Sequence[float]) -> None:

@@ -147,6 +147,31 @@ def config_hash(*parts) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def pairs_fingerprint(pairs: PairedLatents) -> str:
+    """SHA-256 (first 16 hex digits) of a split's latents and pairing: equal exactly when the data is."""
+    h = hashlib.sha256()
+    for t in (pairs.items, pairs.texts, pairs.caption_item):
+        t = t.detach().cpu().contiguous()
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_folder(model, train_pairs: PairedLatents, cfg: TrainConfig, root: str | Path | None = None) -> Path:
+    """The checkpoint folder of a run, named by everything that decides it: the model's architecture
+    and seed, the training data and the ``TrainConfig`` (less its progress settings). Any chapter that
+    asks for the same run gets the same folder, so ``train(..., ckpt_dir=run_folder(...), resume=True)``
+    trains once and reloads after. ``root`` defaults to ``paths.run_dir() / "fusion"``.
+    Introduced in chapter 4."""
+    from .paths import run_dir
+
+    decided = {k: v for k, v in cfg.to_dict().items() if k not in RESUME_FREE}
+    key = config_hash(model.config(), {"seed": getattr(model, "seed", None)}, decided,
+                      pairs_fingerprint(train_pairs))
+    parent = Path(root) if root is not None else run_dir() / "fusion"
+    return parent / f"{train_pairs.dataset or 'pairs'}-{key}"
+
+
 def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
     """Learning rate of a step: linear warm-up from ``min_lr`` to ``lr`` over ``cfg.warmup(total_steps)``
     steps, then cosine down to ``min_lr`` at the last step. Introduced in chapter 4.

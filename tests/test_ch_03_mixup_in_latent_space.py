@@ -27,6 +27,14 @@ def test_mixup_in_latent_space_executes(book_home, tmp_path):
     assert r1["FuseMix (shared)"] > 3 * v["val_chance_r1"]
     assert losses["FuseMix (shared)"] < min(losses["independent lambda"], losses["independent partner"])
     assert v["loss_shared"] < v["loss_chance"]
+    # the sentence about an independent lambda agrees with the run it describes
+    lam_r1, shared_r1 = r1["independent lambda"], r1["FuseMix (shared)"]
+    if lam_r1 < 2 * v["val_chance_r1"]:
+        assert "is not harmless" in v["lambda_sentence"]
+    elif lam_r1 < shared_r1 - 5:
+        assert f"costs {shared_r1 - lam_r1:.1f} points" in v["lambda_sentence"]
+    else:
+        assert "cost only" in v["lambda_sentence"]
     assert widget_views(tmp_path, "03_mixup_in_latent_space", "slider_out") == 1  # the lambda slider
     for name in ("lambda_hist", "lambda_sweep", "mixed_pair_path", "training_comparison"):
         assert Path(v[f"figure_{name}"]).stat().st_size > 10_000

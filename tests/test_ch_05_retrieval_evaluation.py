@@ -42,6 +42,13 @@ def test_retrieval_evaluation_executes(book_home, tmp_path):
     assert ("no detectable difference" in head) == (not helps and not hurts)
     assert "3 seeds per method and size" in head
     assert v["closed_form_dim"]["Procrustes"] >= 1
+    # the scoreboard rows pasted by the preface: each verdict is the one its interval gives
+    rows = {r["key"]: r for r in v["scoreboard"]}
+    assert set(rows) == {"fm_none_small", "fm_none_full", "fm_noise", "fm_quant"}
+    for key, r in rows.items():
+        expected = "reproduced" if r["low"] > 0 else "not reproduced" if r["high"] < 0 else "no detectable difference"
+        assert r["verdict"] == v[f"sb_{key}_verdict"] == expected and r["n_seeds"] == 3
+    assert rows["fm_none_small"]["difference"] == pytest.approx(v["study_diffs"]["100|no augmentation"][0])
     ex5 = v["exercise_5"]
     assert ex5["paired_width"] > 0 and ex5["unpaired_width"] > 0
     # compositional split evaluated at the same gallery size as test

@@ -29,6 +29,12 @@ def test_shared_space_umap_executes(book_home, tmp_path):
     assert v["margin_after"] > v["margin_before"] + 0.03
     # the modality gap exists at initialisation (Liang et al.)
     assert v["gap_before"] > 0.1
+    # the sentence about the gap agrees with the numbers it reports
+    shrink = 1 - v["gap_after"] / v["gap_before"]
+    assert v["gap_shrink"] == pytest.approx(shrink)
+    expected = "most of the gap" if shrink > 0.5 else "only a little" if shrink > 0 else "did not shrink"
+    assert expected in v["gap_sentence"]
+    assert ("spread out" in v["gap_sentence"]) == (v["ii_after"] < v["ii_before"])
     # raw latents sit in a cone: unrelated inputs have a clearly positive mean cosine
     assert v["cone_raw_img"] > 0.2
     # UMAP ran (the second call skips the compilation) and the figure was written

@@ -292,3 +292,16 @@ def test_run_arms_is_matched_across_arms():
     a = df[(df.arm == "FuseMix") & (df.n_pairs == 320)].sort_values("seed")["t2i_R@1"].to_numpy()
     b = df[(df.arm == "none") & (df.n_pairs == 320)].sort_values("seed")["t2i_R@1"].to_numpy()
     assert not np.array_equal(a, b)
+
+
+def test_glue_finding_records_a_consistent_row():
+    from fusemix_lite.notebook import Results
+    from fusemix_lite.studies import glue_finding, paired_difference
+
+    r = Results("test", {})
+    d = paired_difference([3, 4, 5, 4, 3], [1, 2, 2, 1, 1])
+    assert glue_finding(r, "x", "A beats B", "Fig. 5", d) == "reproduced"
+    assert r["sb_x_verdict"] == "reproduced" and r["sb_x_n"] == 5
+    assert r["sb_x_low"] == pytest.approx(d.low) and r["sb_x_diff"] == pytest.approx(d.mean)
+    assert r["scoreboard"] == [{"key": "x", "claim": "A beats B", "paper": "Fig. 5", "difference": d.mean,
+                                "low": d.low, "high": d.high, "n_seeds": 5, "verdict": "reproduced"}]

@@ -8,7 +8,7 @@ import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param_groups, train
+from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param_groups, run_folder, train
 
 DA, DB = 24, 16
 
@@ -221,3 +221,19 @@ def test_bad_inputs():
         TrainConfig(select_metric="t2i_mean_rank")
     with pytest.raises(ValueError, match="min_lr"):
         TrainConfig(lr=1e-3, min_lr=1e-2)
+
+
+def test_run_folder_is_named_by_what_decides_the_run(tmp_path):
+    tr, va = _problem()
+    base = run_folder(_model(seed=1), tr, _cfg(), tmp_path)
+    assert base.parent == tmp_path and base == run_folder(_model(seed=1), tr, _cfg(progress=True), tmp_path)
+    other_data = PairedLatents(tr.items, tr.texts + 1e-3, tr.caption_item, split="train")
+    for changed in (run_folder(_model(seed=2), tr, _cfg(), tmp_path),
+                    run_folder(_model(seed=1), tr, _cfg(epochs=5), tmp_path),
+                    run_folder(_model(seed=1), other_data, _cfg(), tmp_path)):
+        assert changed != base
+    # the folder is a cache: the second train() with resume reloads the same best weights
+    m1, m2 = _model(seed=1), _model(seed=1)
+    r1 = train(m1, tr, va, _cfg(epochs=2), ckpt_dir=run_folder(m1, tr, _cfg(epochs=2), tmp_path), resume=True)
+    r2 = train(m2, tr, va, _cfg(epochs=2), ckpt_dir=run_folder(m2, tr, _cfg(epochs=2), tmp_path), resume=True)
+    assert r1.history == r2.history and torch.equal(m1.adapter_a.proj.weight, m2.adapter_a.proj.weight)
