@@ -156,10 +156,12 @@ class FusionModel(nn.Module):
         return cls(AdapterConfig(**config["a"]), AdapterConfig(**config["b"]))
 
     def encode_a(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.adapter_a(x), dim=-1)
+        """Modality a's embeddings (L2-normalised); ``x`` may be on any device, it is moved to the model's."""
+        return F.normalize(self.adapter_a(x.to(self.adapter_a.proj.weight.device)), dim=-1)
 
     def encode_b(self, y: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.adapter_b(y), dim=-1)
+        """Modality b's embeddings (L2-normalised); ``y`` may be on any device, it is moved to the model's."""
+        return F.normalize(self.adapter_b(y.to(self.adapter_b.proj.weight.device)), dim=-1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return clip_loss(self.encode_a(x), self.encode_b(y), self.temperature())

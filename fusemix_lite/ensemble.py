@@ -275,6 +275,6 @@ def train_ensemble(cfg_a: AdapterConfig, cfg_b: AdapterConfig, seeds: list[int],
         one = model.member(e)
         if best_state[e] is not None:
             one.load_state_dict(best_state[e], strict=True)
-        models.append(one)
+        models.append(one.cpu())  # trained on cfg.device, handed back on the CPU for analysis
     return EnsembleResult(list(seeds), models, histories, best_epoch, best_score, done,
                           time.perf_counter() - t_start)

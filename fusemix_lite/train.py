@@ -202,7 +202,9 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def embed(model, pairs: PairedLatents, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-normalised embeddings of a split's items and captions (in eval mode). Introduced in chapter 5."""
+    """L2-normalised embeddings of a split's items and captions (in eval mode), on the CPU whatever
+    device the model runs on: what the library hands back for analysis lives on the CPU.
+    Introduced in chapter 5."""
     was_training = getattr(model, "training", False)
     model.eval()
     try:
@@ -211,7 +213,7 @@ def embed(model, pairs: PairedLatents, batch_size: int = 8192) -> tuple[torch.Te
         b = torch.cat([model.encode_b(pairs.texts[s:s + batch_size]) for s in range(0, pairs.n_texts, batch_size)])
     finally:
         model.train(was_training)
-    return a.float(), b.float()
+    return a.float().cpu(), b.float().cpu()
 
 
 def evaluate(model, pairs: PairedLatents, ks=(1, 5, 10), text_key=None, chunk_size: int | None = 1024,
@@ -348,7 +350,9 @@ def train(model, train_pairs: PairedLatents, val_pairs: PairedLatents | None, cf
     to split a long run over sessions. ``cfg.seed`` fixes the data order, lambda, noise and dropout;
     the initial weights are the model's: build it with ``FusionModel(..., seed=cfg.seed)`` so that
     the same seed gives the same numbers whatever ran before. The caller's global RNG is left as it
-    was (the run draws dropout from a forked one). Introduced in chapter 4.
+    was (the run draws dropout from a forked one). Training runs on ``cfg.device`` (a GPU with
+    "auto" where there is one) and the model comes back on the device it was given, so the
+    caller's analysis code never meets a tensor on another device. Introduced in chapter 4.
     """
     devices = [torch.cuda.current_device()] if resolve_device(cfg.device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -376,6 +380,7 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
     wanted = _METRIC.match(cfg.select_metric)
     ks = sorted({1, 5, 10, int(wanted[2])} if wanted else {1, 5, 10})
 
+    home = _model_device(model)  # where the caller keeps the model: it goes back there at the end
     model.to(device)
     train_pairs = train_pairs.to(device)
     val_pairs = val_pairs.to(device) if val_pairs is not None else None
@@ -462,4 +467,5 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
             load_weights(model, ckpt / "best")
         elif best_in_memory is not None:
             model.load_state_dict(best_in_memory, strict=True)
+    model.to(home)
     return TrainResult(run["history"], run["best_epoch"], run["best_score"], run["epoch"], ckpt)
