@@ -40,8 +40,10 @@ test: setup
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
+# After the build: how many latent sets were encoded, and a failure if any was encoded twice (#18).
 book: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python -m fusemix_lite.extract --counts
 
 clean-book:
 	rm -rf _build
