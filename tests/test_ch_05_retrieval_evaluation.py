@@ -76,3 +76,8 @@ def test_retrieval_evaluation_executes(book_home, tmp_path):
         assert strict["t2i_R@10"] > 0
     if "tuxpaint" in expected:
         assert v["tuxpaint_repeated"] > 0  # Tux Paint repeats captions ("A goat.")
+        assert f"{v['tuxpaint_strict']['t2i_R@1']:.1f} % under the strict" in v["real_paragraph"]
+    if expected:
+        assert ("far above chance" in v["real_paragraph"]) == (v["real_vs_chance_min"] >= 3)
+    else:
+        assert "is not installed" in v["real_paragraph"] and "nan" not in v["real_paragraph"]
