@@ -64,3 +64,7 @@ def test_shared_space_umap_executes(book_home, tmp_path):
         # often than always guessing the most frequent category
         knn = v["tux_knn"]
         assert knn["sound -> images (never trained on such pairs)"] > knn["most frequent category (baseline)"] + 5
+        carries = knn["sound -> images (never trained on such pairs)"] > knn["most frequent category (baseline)"] + 10
+        assert ("Yet the categories carry across" in v["tux_paragraph"]) == carries
+    else:
+        assert "is not installed" in v["tux_paragraph"]
