@@ -27,32 +27,35 @@ class Results:
         self.params = dict(params)
         self.values: dict = {}
 
-    def glue(self, name: str, value, display: bool = False):
+    def glue(self, name: str, value, display: bool = False) -> None:
         """Record ``value`` under ``name`` and glue it for the book's prose.
 
         NumPy and 0-d torch scalars become Python numbers first: the book formats glued numbers
         (``{glue:text}`name:.1f` ``) from their text form, and ``np.float64(3.2)`` is not a float.
+        Returns None, so a cell whose last line is a ``glue`` call does not echo the bare value
+        into the page; read it back as ``results[name]``.
         """
         value = as_python_scalar(value)
         self.values[name] = value
         try:
             from myst_nb import glue
         except ImportError:  # running outside the book toolchain, e.g. plain Colab
-            return value
+            return None
         glue(name, value, display=display)
-        return value
+        return None
 
-    def verdict(self, name: str, text: str) -> str:
+    def verdict(self, name: str, text: str) -> None:
         """Record a sentence decided by the numbers and glue it as Markdown: the prose cites it
-        as ``{glue:md}`name` ``, so a claim cannot outlive the numbers it rests on."""
+        as ``{glue:md}`name` ``, so a claim cannot outlive the numbers it rests on. Returns None
+        (no echo as a cell's last line); read it back as ``results[name]``."""
         self.values[name] = text
         try:
             from IPython.display import Markdown
             from myst_nb import glue
         except ImportError:
-            return text
+            return None
         glue(name, Markdown(text), display=False)
-        return text
+        return None
 
     def __setitem__(self, name: str, value) -> None:
         self.values[name] = value
