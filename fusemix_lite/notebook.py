@@ -83,3 +83,142 @@ def widgets_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+# ---- the student edition: the same sources with the solutions left out ---------------------------
+# A solution is (a) a code cell tagged ``hide-cell`` whose first line is a ``# Solution ...`` comment,
+# or any cell tagged ``solution``; (b) a ```{admonition} Solution ...``` block (any fence length,
+# backticks or colons) inside a Markdown cell. Everything else is kept as it is.
+
+import re as _re
+
+_SOLUTION_COMMENT = _re.compile(r"^\s*#\s*solution\b", _re.IGNORECASE)
+_FENCE_OPEN = _re.compile(r"^(?P<fence>`{3,}|:{3,})\s*\{admonition\}\s*solution\b", _re.IGNORECASE)
+STUDENT_NOTE = "```{note}\nThe solutions are left out of the student edition.\n```"
+
+
+def is_solution_cell(cell) -> bool:
+    """Whether a notebook cell (an nbformat node or a plain dict) holds an exercise's solution."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    if "solution" in tags:
+        return True
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else source
+    return (cell.get("cell_type") == "code" and "hide-cell" in tags
+            and bool(_SOLUTION_COMMENT.match(source.lstrip("\n").split("\n", 1)[0])))
+
+
+def strip_solution_blocks(markdown: str) -> str:
+    """``markdown`` without its ```{admonition} Solution``` blocks (a fence closes on a line of the
+    same character, at least as long as the opening one)."""
+    out, lines, i = [], markdown.split("\n"), 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i].strip())
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        fence = m.group("fence")
+        j = i + 1
+        while j < len(lines):
+            close = lines[j].strip()
+            if close and set(close) == {fence[0]} and len(close) >= len(fence):
+                break
+            j += 1
+        if j == len(lines):
+            raise ValueError(f"unclosed solution block starting with {lines[i]!r}")
+        i = j + 1
+    return "\n".join(out).strip("\n")
+
+
+def strip_solutions(nb):
+    """A copy of notebook ``nb`` (nbformat) with its solutions removed; a short note replaces the
+    first one. Outputs and the other cells' tags are kept."""
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    cells, noted = [], False
+    for cell in nb.cells:
+        if is_solution_cell(cell):
+            if not noted:
+                cells.append(nbformat.v4.new_markdown_cell(STUDENT_NOTE))
+                noted = True
+            continue
+        if cell.cell_type == "markdown" and "{admonition}" in cell.source:
+            stripped = strip_solution_blocks(cell.source)
+            if stripped != cell.source.strip("\n"):
+                if not noted:
+                    stripped = (stripped + "\n\n" + STUDENT_NOTE).strip("\n")
+                    noted = True
+                if not stripped.strip():
+                    continue
+                cell.source = stripped
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def student_edition(root: str | Path, out: str | Path, drop: tuple[str, ...] = ("book/instructor",)) -> list[Path]:
+    """Write the book's sources to ``out`` with every solution removed: ``_config.yml`` (titled as
+    the student edition), ``_toc.yml`` (without the pages in ``drop``), ``references.bib`` and
+    ``book/``. Returns the chapter notebooks written. ``make book-student`` builds the copy."""
+    import shutil
+
+    import nbformat
+    import yaml
+
+    root, out = Path(root), Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "book").mkdir(parents=True)
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["title"] = f"{config.get('title', 'The book')} (student edition)"
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+
+    def keep(entries):
+        kept = []
+        for e in entries:
+            if e.get("file") in drop:
+                continue
+            for key in ("sections", "chapters"):
+                if key in e:
+                    e[key] = keep(e[key])
+            kept.append(e)
+        return kept
+
+    for part in toc.get("parts", []):
+        part["chapters"] = keep(part["chapters"])
+    if "chapters" in toc:
+        toc["chapters"] = keep(toc["chapters"])
+    (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    for extra in ("references.bib",):
+        if (root / extra).exists():
+            shutil.copy2(root / extra, out / extra)
+    written = []
+    for path in sorted((root / "book").iterdir()):
+        if f"book/{path.stem}" in drop or path.name.startswith("."):
+            continue
+        if path.suffix == ".ipynb":
+            nb = strip_solutions(nbformat.read(path, as_version=4))
+            nbformat.write(nb, out / "book" / path.name)
+            written.append(out / "book" / path.name)
+        elif path.suffix == ".md":
+            (out / "book" / path.name).write_text(strip_solution_blocks(path.read_text()) + "\n")
+        elif path.is_file():
+            shutil.copy2(path, out / "book" / path.name)
+    return written
+
+
+if __name__ == "__main__":  # python -m fusemix_lite.notebook student-edition OUT
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the student edition's sources (no solutions).")
+    parser.add_argument("command", choices=["student-edition"])
+    parser.add_argument("out", help="folder to write, e.g. _build/student-src (replaced)")
+    parser.add_argument("--root", default=".", help="the book's root (holds _config.yml)")
+    args = parser.parse_args()
+    for p in student_edition(args.root, args.out):
+        print("wrote", p)
