@@ -212,13 +212,122 @@ def student_edition(root: str | Path, out: str | Path, drop: tuple[str, ...] = (
     return written
 
 
-if __name__ == "__main__":  # python -m fusemix_lite.notebook student-edition OUT
+
+
+# ---- the instructor page: per chapter its time, objectives, prerequisites and exercises -----------
+
+_EXERCISE = _re.compile(r"\*\*Exercise\s+(\d+)\s*(?:\(([^)]*)\))?\s*[:.]?\s*([^*]*?)\.?\*\*\s*(.*)")
+
+
+def _field(text: str, name: str) -> str:
+    m = _re.search(rf"\*\*{name}(?::\*\*|\*\*:)\s*(.+?)(?:\n\s*\n|\n#|$)", text, _re.S)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def _section(text: str, heading: str) -> str:
+    m = _re.search(rf"^##\s+{heading}\s*$(.*?)(?=^##?\s|\Z)", text, _re.S | _re.M | _re.I)
+    return m.group(1) if m else ""
+
+
+def chapter_overview(path: str | Path, test_path: str | Path | None = None) -> dict:
+    """What a teacher needs from one chapter notebook: title, time to learn, run time, learning
+    objectives, prerequisites (concept, need) and exercises (number, title, how the answer is
+    given, whether the chapter test checks ``results["exercise_N"]``)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    md = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    head = nb.cells[0].source
+    title = head.split("\n", 1)[0].lstrip("# ").strip()
+    objectives = [_re.sub(r"\s+", " ", o).strip()
+                  for o in _re.split(r"\n\s*\d+\.\s+", "\n" + _section(head, "Learning objectives"))
+                  if o.strip() and not o.strip().lower().startswith("after this chapter")]
+    prereq = []
+    for line in _section(head, "Prerequisites").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and not set(cells[0]) <= set("-: ") and cells[0].lower() != "concept":
+            prereq.append(tuple(cells))
+    checked = set()
+    if test_path is not None and Path(test_path).exists():
+        checked = {int(n) for n in _re.findall(r"exercise_(\d+)", Path(test_path).read_text())}
+    code_solutions = {int(n) for c in nb.cells if c.cell_type == "code"
+                      for n in _re.findall(r"results\[[\"']exercise_(\d+)[\"']\]\s*=", c.source)}
+    exercises, seen = [], set()
+    joined = _re.sub(r"\n(?!\s*(?:\d+\.\s|\*\*Exercise|\n|#|```|\||-\s))", " ", md)  # one line per paragraph/item
+    for line in joined.splitlines():
+        m = _EXERCISE.search(line)
+        if not m or int(m.group(1)) in seen:
+            continue
+        n = int(m.group(1))
+        seen.add(n)
+        title_ = m.group(3).strip() or _re.split(r"(?<=[.?!])\s", m.group(4).strip())[0]
+        title_ = " ".join(title_.split())
+        if len(title_) > 120:
+            title_ = title_[:117].rsplit(" ", 1)[0] + " ..."
+        exercises.append({"n": n, "title": title_.rstrip(".") if title_ else f"Exercise {n}",
+                          "kind": "computed" if n in code_solutions else "written",
+                          "checked": n in checked})
+    questions = len(_re.findall(r"^\s*\d+\.\s", _section(md, "Questionnaire"), _re.M))
+    return {"stem": Path(path).stem, "title": title, "questions": questions, "time_to_learn": _field(head, "Time to learn"),
+            "run_time": _field(head, "Estimated run time"), "objectives": objectives,
+            "prerequisites": prereq, "exercises": exercises}
+
+
+def instructor_page(root: str | Path) -> str:
+    """The instructor page (``book/instructor.md``) as MyST Markdown, computed from the chapters
+    and their tests: ``python -m fusemix_lite.notebook instructor-page book/instructor.md``."""
+    root = Path(root)
+    out = ["# For instructors", "",
+           "This page is generated from the chapters and their tests "
+           "(`python -m fusemix_lite.notebook instructor-page book/instructor.md`; a test fails when "
+           "it is stale). Each chapter is one session: the time to learn is reading and running it, the "
+           "run time is what the machine needs. The **student edition** (`make book-student`) is built "
+           "from the same sources with every solution left out; it does not contain this page.", "",
+           "An exercise is *computed* when its solution stores its answer in `results[\"exercise_N\"]` "
+           "and *written* when the answer is a text in a dropdown. **Checked** means the chapter's test "
+           "(`tests/test_ch_*.py`) asserts on that answer every time the book is tested, so the "
+           "published solution cannot silently go wrong.", ""]
+    for path in sorted((root / "book").glob("[0-9][0-9]_*.ipynb")):
+        ov = chapter_overview(path, root / "tests" / f"test_ch_{path.stem}.py")
+        if not ov["exercises"]:
+            continue
+        number = int(path.stem[:2])
+        title = ov["title"] if _re.match(r"\d+\.", ov["title"]) else f"{number}. {ov['title']}"
+        out += [f"## {title}", "", f"Source: `book/{path.name}`", ""]
+        if ov["time_to_learn"]:
+            out.append(f"- **Time to learn:** {ov['time_to_learn']}")
+        if ov["run_time"]:
+            out.append(f"- **Run time:** {ov['run_time']}")
+        out.append("")
+        if ov["objectives"]:
+            out += ["**Objectives**", ""] + [f"{i}. {o}" for i, o in enumerate(ov["objectives"], 1)] + [""]
+        if ov["prerequisites"]:
+            out += ["**Prerequisites**", "", "| concept | needed? |", "|---|---|"]
+            out += [f"| {c} | {n} |" for c, n in ov["prerequisites"]] + [""]
+        if ov["questions"]:
+            out += [f"A questionnaire of {ov['questions']} questions closes the chapter (for discussion; "
+                    "no answers are given).", ""]
+        out += ["**Exercises**", "", "| # | exercise | answer | checked automatically |", "|---|---|---|---|"]
+        for e in ov["exercises"]:
+            title = e["title"].replace("|", "\\|")
+            out.append(f"| {e['n']} | {title} | {e['kind']} | {'yes' if e['checked'] else 'no'} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # python -m fusemix_lite.notebook {student-edition,instructor-page} OUT
     import argparse
 
-    parser = argparse.ArgumentParser(description="Write the student edition's sources (no solutions).")
-    parser.add_argument("command", choices=["student-edition"])
-    parser.add_argument("out", help="folder to write, e.g. _build/student-src (replaced)")
+    parser = argparse.ArgumentParser(description="The student edition's sources (no solutions), or the "
+                                                 "instructor page.")
+    parser.add_argument("command", choices=["student-edition", "instructor-page"])
+    parser.add_argument("out", help="student-edition: folder to write, e.g. _build/student-src (replaced); "
+                                    "instructor-page: the file, e.g. book/instructor.md")
     parser.add_argument("--root", default=".", help="the book's root (holds _config.yml)")
     args = parser.parse_args()
-    for p in student_edition(args.root, args.out):
-        print("wrote", p)
+    if args.command == "student-edition":
+        for p in student_edition(args.root, args.out):
+            print("wrote", p)
+    else:
+        Path(args.out).write_text(instructor_page(args.root))
+        print("wrote", args.out)

@@ -99,3 +99,25 @@ def test_only_solution_cells_are_solution_cells():
     assert not is_solution_cell(code("# Solution 3\nx = 1"))  # not hidden: part of the chapter
     assert not is_solution_cell(code("helper()", metadata={"tags": ["hide-cell"]}))
     assert is_solution_cell(nbformat.v4.new_markdown_cell("anything", metadata={"tags": ["solution"]}))
+
+
+def test_instructor_page_is_current():
+    from fusemix_lite.notebook import instructor_page
+
+    page = (ROOT / "book" / "instructor.md").read_text()
+    assert page == instructor_page(ROOT), (
+        "book/instructor.md is stale: run `python -m fusemix_lite.notebook instructor-page book/instructor.md`")
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        if path.stem != "00_preface":
+            assert f"`book/{path.name}`" in page, path.name
+    assert "| yes |" in page  # some answers are checked by the chapter tests
+
+
+def test_checked_means_the_chapter_test_reads_the_answer():
+    from fusemix_lite.notebook import chapter_overview
+
+    ov = chapter_overview(ROOT / "book" / "01_encoders_and_data.ipynb", ROOT / "tests" / "test_ch_01_encoders_and_data.py")
+    assert ov["time_to_learn"] and ov["objectives"] and ov["prerequisites"]
+    by_n = {e["n"]: e for e in ov["exercises"]}
+    assert by_n[1]["checked"] and by_n[1]["kind"] == "computed"
+    assert by_n[4]["kind"] == "written" and not by_n[4]["checked"]
