@@ -25,6 +25,8 @@ def glued_patterns(nb) -> list[re.Pattern]:
         if c.cell_type != "code":
             continue
         for is_f, name in GLUE_CALL.findall(c.source):
+            if is_f and len(re.sub(r"\{[^}]*\}", "", name)) < 4:
+                continue  # f"{a}_{b}" would match any name: too loose to count
             pats.append(re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if is_f else re.escape(name)))
         pats += [re.compile(re.escape(s)) for s in re.findall(r"[\"']([A-Za-z0-9_]+)[\"']", c.source)]
     return pats
@@ -121,3 +123,21 @@ def test_checked_means_the_chapter_test_reads_the_answer():
     by_n = {e["n"]: e for e in ov["exercises"]}
     assert by_n[1]["checked"] and by_n[1]["kind"] == "computed"
     assert by_n[4]["kind"] == "written" and not by_n[4]["checked"]
+
+
+@pytest.mark.parametrize("stem", ["01_encoders_and_data", "02_latent_extraction", "07_audio_meets_text",
+                                  "08_audio_to_image", "11_going_full_scale"])
+def test_questionnaire_and_references(stem):
+    """Fastbook-style: 5 to 8 questions at the end of the chapter, and a references section."""
+    from fusemix_lite.notebook import chapter_overview
+
+    ov = chapter_overview(ROOT / "book" / f"{stem}.ipynb")
+    assert 5 <= ov["questions"] <= 8, ov["questions"]
+    nb = nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    refs = md.split("## References", 1)
+    assert len(refs) == 2 and "{cite:t}`vouitsis2024fusemix`" in refs[1]
+    bib = (ROOT / "references.bib").read_text()
+    for key in re.findall(r"\{cite:[pt]\}`([^`]+)`", md):
+        for k in key.split(","):
+            assert f"{{{k.strip()}," in bib, f"{stem} cites {k}, missing from references.bib"
