@@ -21,7 +21,7 @@ def test_encoders_and_data_executes(book_home, tmp_path):
     assert v["offline_dims"]["minilm-l6"] == 384
     # the frozen text encoder groups captions of one scene
     assert v["sim_same_scene"] > v["sim_other_scene"] + 0.05
-    for name in ("scenes_grid", "audio_clips", "caption_similarity", "compositional"):
+    for name in ("pipeline", "scenes_grid", "audio_clips", "caption_similarity", "compositional"):
         assert Path(v[f"figure_{name}"]).stat().st_size > 10_000
     # exercises
     counts = v["exercise_1"]
