@@ -141,3 +141,16 @@ def test_questionnaire_and_references(stem):
     for key in re.findall(r"\{cite:[pt]\}`([^`]+)`", md):
         for k in key.split(","):
             assert f"{{{k.strip()}," in bib, f"{stem} cites {k}, missing from references.bib"
+
+
+def test_nothing_after_the_solutions_needs_them():
+    """The student edition runs without the solution cells: after the first solution, only the
+    closing cell (provenance box, results.save) may run, so nothing can depend on a solution."""
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next((i for i, c in enumerate(nb.cells) if is_solution_cell(c)), None)
+        if first is None:
+            continue
+        later = [c for c in nb.cells[first:] if c.cell_type == "code" and not is_solution_cell(c)]
+        assert len(later) <= 1 and all("provenance_box" in c.source for c in later), \
+            f"{path.name}: code after the solutions: {[c.source[:50] for c in later]}"
