@@ -1,6 +1,8 @@
 # Two commands for a newcomer (see README.md):
 #   make book   set everything up and build the executed book (offline profile) into _build/html
 #   make test   set everything up and run the test suite
+#   make book-student   the student edition: the same chapters without the solutions, into
+#                       _build/student-src/_build/html (sources written to _build/student-src)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup system data test test-fast book clean-book bench
+.PHONY: setup system data test test-fast book book-student clean-book bench
 
 setup: $(STAMP) system data
 
@@ -44,6 +46,12 @@ test-fast: $(STAMP)
 book: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python -m fusemix_lite.extract --counts
+
+# The solutions (hidden "# Solution" cells and {admonition} Solution blocks) are stripped from a
+# copy of the sources, and the copy is built the same way as the book.
+book-student: setup
+	$(BIN)/python -m fusemix_lite.notebook student-edition _build/student-src --root .
+	cd _build/student-src && $(abspath $(BIN))/jupyter-book build . -W -n --keep-going
 
 clean-book:
 	rm -rf _build

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+import nbformat
+
 from chapters import SMALL_SCENES, run_chapter
 
 
@@ -19,7 +21,7 @@ def test_encoders_and_data_executes(book_home, tmp_path):
     assert v["offline_dims"]["minilm-l6"] == 384
     # the frozen text encoder groups captions of one scene
     assert v["sim_same_scene"] > v["sim_other_scene"] + 0.05
-    for name in ("scenes_grid", "audio_clips", "caption_similarity", "compositional"):
+    for name in ("pipeline", "scenes_grid", "audio_clips", "caption_similarity", "compositional"):
         assert Path(v[f"figure_{name}"]).stat().st_size > 10_000
     # exercises
     counts = v["exercise_1"]
@@ -33,3 +35,10 @@ def test_encoders_and_data_executes(book_home, tmp_path):
         assert Path(v["figure_debian_grid"]).exists()
     else:
         assert v["exercise_3"] is None
+    # each caption is shown right above its own audio player (no stream output to be merged first)
+    executed = nbformat.read(str(tmp_path / "01_encoders_and_data.ipynb"), as_version=4)
+    cell = next(c for c in executed.cells if c.cell_type == "code" and "Captions are displayed" in c.source)
+    kinds = ["caption" if "text/markdown" in o.get("data", {}) else "player" if "text/html" in o.get("data", {})
+             else o.output_type for o in cell.outputs]
+    shown = [k for k in kinds if k != "stream"]  # a stream only when espeak-ng is missing
+    assert shown in (["caption", "player"], ["caption", "player", "caption", "player"]), kinds

@@ -32,3 +32,8 @@ def test_audio_meets_text_executes(book_home, tmp_path):
         assert Path(v["figure_example"]).exists()
         assert 0 <= v["exercise_1"]["two_hop_s2i_R@1"] <= 100
         assert v["exercise_3"]["chance_all"] == pytest.approx(100 / v["tux_n_sounds"])
+        # a gallery of all sounds: lower chance than one fold's, and R@1 a percentage
+        assert v["exercise_3"]["chance_all"] < v["exercise_3"]["chance_fold"] == pytest.approx(v["fold_chance"])
+        assert 0 <= v["exercise_3"]["s2c_R@1_all"] <= 100
+        assert v["exercise_3"]["s2c_R@1_fold"] == pytest.approx(v["s2c_r1"])
+        assert v["exercise_1"]["bound_s2i_R@1"] == pytest.approx(v["s2i_r1"])

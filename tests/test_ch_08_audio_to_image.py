@@ -45,8 +45,15 @@ def test_audio_to_image_executes(book_home, tmp_path):
     assert all(0 <= x <= 100 for x in v["exercise_1"].values())
     assert 0 <= v["exercise_2"]["nearest_caption_colour"] <= 100
     assert -1 <= v["exercise_3"]["beep_max_cos"] <= 1 and -1 <= v["exercise_3"]["speech_max_cos"] <= 1
-    ex4 = v["exercise_4"]
-    assert ex4["busy_shape_chance"] == pytest.approx(12.5)
-    assert ex4["picture_book_shape"] > ex4["busy_shape"]
+    busy = v["busy_judge"]  # the judge on the busy scenes of chapters 1-5 (why picture-book scenes)
+    assert busy["busy_shape_chance"] == pytest.approx(12.5)
+    assert busy["picture_book_shape"] > busy["busy_shape"]
+    assert v["busy_shape"] == pytest.approx(busy["busy_shape"])
+    ex4 = v["exercise_4"]  # a weak judge shrinks differences towards chance
+    a, k = ex4["judge_accuracy"] / 100, ex4["n_shapes"]
+    assert k == 8 and ex4["judge_accuracy"] == pytest.approx(busy["busy_shape"])
+    assert ex4["reported_at_60"] == pytest.approx(100 * (0.6 * a + 0.4 * (1 - a) / (k - 1)))
+    assert ex4["slope"] == pytest.approx(100 * (a - (1 - a) / (k - 1)))
+    assert ex4["reported_at_60"] - ex4["reported_at_50"] < 10  # a 10-point difference shows smaller
     if v["unclip_shape"] is not None:  # diffusers installed: the tiny unCLIP wiring ran
         assert v["unclip_shape"] == [2, 3, 32, 32]

@@ -30,7 +30,11 @@ def test_going_full_scale_executes(book_home, tmp_path):
     assert v["refuses_test_selection"] is True
     assert v["strict_load_raises"] is True
     assert v["strict_false_missing"] > 0
-    assert 5 < v["gauss_tail_pct"] < 12
+    # the official noise, noise_std * rand_like: uniform on [0, sigma), mean sigma / 2, std sigma / sqrt(12)
+    assert v["official_noise_mean"] == pytest.approx(0.005, rel=0.01)
+    assert v["official_noise_std"] == pytest.approx(0.01 / 12 ** 0.5, rel=0.01)
+    assert v["official_noise_min"] >= 0
+    assert v["gauss_noise_std"] == pytest.approx(0.01, rel=0.01) and 49 < v["gauss_negative_pct"] < 51
     assert any("full training run" in s for s in v["skipped"])
     # exercises
     assert v["exercise_1"] == pytest.approx((1000 * 1536 + 5000 * 1024) * 4 / 1e6)
