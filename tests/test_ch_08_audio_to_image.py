@@ -57,3 +57,4 @@ def test_audio_to_image_executes(book_home, tmp_path):
     assert ex4["reported_at_60"] - ex4["reported_at_50"] < 10  # a 10-point difference shows smaller
     if v["unclip_shape"] is not None:  # diffusers installed: the tiny unCLIP wiring ran
         assert v["unclip_shape"] == [2, 3, 32, 32]
+        assert v["unclip_space"].startswith("clip-image")  # the decoder gets what it was trained on
