@@ -271,9 +271,11 @@ def load_images(dataset, size: int = 32, split: str | None = None) -> Tensor:
 
     ds = dataset.split(split) if split else dataset
     out = torch.empty(len(ds.items), 3, size, size)
+    from .extract import read_image  # regular files only, size limits, 16-bit scaled: as extraction reads them
+
     for i, item in enumerate(ds.items):
-        with Image.open(ds.path(item.image)) as im:
-            arr = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+        im = read_image(ds.path(item.image))
+        arr = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
         out[i] = torch.from_numpy(arr).permute(2, 0, 1) / 255.0
     return out
 

@@ -322,6 +322,20 @@ def test_fifo_fails_at_once(tmp_path, modality):
             run(ds, modality, LatentStore(tmp_path / "store"))
 
 
+def test_generator_images_are_read_like_extraction(tmp_path):
+    """Chapter 8's load_images goes through the same reader: a FIFO fails at once, not a hang."""
+    from fusemix_lite.generator import load_images
+
+    ds = image_dataset(tmp_path / "ds")
+    assert load_images(ds, size=8).shape == (3, 3, 8, 8)
+    rel = ds.items[2].image
+    (tmp_path / "ds" / rel).unlink()
+    os.mkfifo(tmp_path / "ds" / rel)
+    with deadline(10):
+        with pytest.raises(ValueError, match="not a regular file \\(a FIFO\\)"):
+            load_images(ds, size=8)
+
+
 def test_folder_in_place_of_a_file(tmp_path):
     ds = image_dataset(tmp_path / "ds")
     (tmp_path / "ds" / "img" / "0.png").unlink()
