@@ -55,6 +55,10 @@ def test_training_ablations_executes(book_home, tmp_path):
     for key in ("adapter_runs", "alpha_runs"):
         assert len({(r["steps"], r["batch_size"]) for r in v[key]}) == 1   # every arm: same steps and batch
     assert all(r["steps"] >= 40 for r in v["adapter_runs"])
+    assert v["adapter_steps_run"] == v["adapter_runs"][0]["steps"] and v["alpha_steps_run"] == v["alpha_runs"][0]["steps"]
+    at_last = v["adapter_best_at_last"]   # share of runs per arm whose best evaluation was the last
+    larger = next(arm for arm in at_last if arm.startswith("larger"))
+    assert ("still improving" in v["adapter_budget"]) == (at_last[larger] > 0.5)
     assert v["large_params"] > v["small_params"]
     assert all(chance / 2 < r["t2i_R@1"] <= 100 for k in ("batch_runs", "adapter_runs", "alpha_runs") for r in v[k])
     assert Path(v["figure_ablations"]).stat().st_size > 10_000
