@@ -1,4 +1,4 @@
-"""Stand-in for Colab's ``google.colab`` package, for `make test-colab` (colab/README.md).
+"""Stand-in for Colab's ``google.colab`` package, for `make test-colab` (README, "Colab, emulated").
 
 Colab's kernel imports ``google.colab`` at start-up, so ``"google.colab" in sys.modules`` is true
 in every notebook there; the book's install cells and ``fusemix_lite.notebook.in_colab`` test
