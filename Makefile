@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup system data test test-fast book book-student clean-book bench
+.PHONY: setup system data test test-fast book book-student clean-book bench colab-venv test-colab
 
 setup: $(STAMP) system data
 
@@ -38,6 +38,22 @@ data: $(STAMP)
 
 test: setup
 	$(BIN)/python -m pytest -q -ra
+
+# Colab, emulated (README): a fresh venv of the packages Colab preinstalls (colab/requirements-colab.txt),
+# google.colab importable and imported by the kernel, then the chapter tests in it: each chapter's own
+# install cell runs, its git URL pointed at this checkout. COLAB_TESTS=tests/test_ch_00_preface.py for one.
+VENV_COLAB ?= .venv-colab
+COLAB_TESTS ?= tests/test_ch_*.py
+
+colab-venv:
+	rm -rf $(VENV_COLAB)
+	$(PY) -m venv $(VENV_COLAB)
+	$(VENV_COLAB)/bin/python -m pip install -q pip==24.1.2
+	$(VENV_COLAB)/bin/python -m pip install -q -r colab/requirements-colab.txt
+	$(VENV_COLAB)/bin/python colab/install_stub.py
+
+test-colab: colab-venv
+	VENV_COLAB=$(VENV_COLAB) COLAB_TESTS="$(COLAB_TESTS)" colab/run.sh
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
