@@ -75,6 +75,8 @@ def test_data_studies_executes(book_home, tmp_path):
     assert sum(kinds.values()) == 2 * 640
     assert sum(kinds[k] for k in ("swap_attribute", "truncate", "generic")) == pytest.approx(0.6 * 1280, abs=3)
     assert v["web_pct"] == pytest.approx(60, abs=0.5)
+    assert v["web_store_key"].startswith("scenes-web@")   # their own name and variant in the store
+    assert 0 <= v["encoded_captions"] <= 0.6 * 1280      # at most once per distinct degraded caption
 
     # diversity: the pools and what each selection keeps
     assert v["toy_clusters_dpp"] == 3
