@@ -17,20 +17,23 @@ import torch
 from .errors import CheckpointError
 
 
-def read_json(path: str | Path, required: Sequence[str] = ()) -> dict:
-    """The JSON object in ``path``, with the ``required`` fields; :class:`CheckpointError` otherwise."""
+def read_json(path: str | Path, required: Sequence[str] = (), error: type[Exception] = CheckpointError,
+              prefix: str = "") -> dict:
+    """The JSON object in ``path``, with the ``required`` fields; ``error`` (default
+    :class:`CheckpointError`) naming the file otherwise, its message starting with ``prefix``.
+    The latent store reads its manifests with it too."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file {path}")
+        raise FileNotFoundError(f"{prefix}no file {path}")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e}); the checkpoint is corrupt") from e
+        raise error(f"{prefix}{path} is not valid JSON ({e}); the file is corrupt") from e
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} holds a JSON {type(data).__name__}, not an object")
+        raise error(f"{prefix}{path} holds a JSON {type(data).__name__}, not an object")
     missing = [f for f in required if f not in data]
     if missing:
-        raise CheckpointError(f"{path} lacks the field(s) {missing}")
+        raise error(f"{prefix}{path} lacks the field(s) {missing}")
     return data
 
 

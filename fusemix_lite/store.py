@@ -30,6 +30,7 @@ import torch
 
 from . import __version__
 from .data.format import write_atomic
+from .checkpoint import read_json
 from .errors import StoreCorruptError, StoreMismatchError
 
 FORMAT_VERSION = 1
@@ -244,15 +245,7 @@ class LatentStore:
             known = ", ".join(str(k) for k in self.keys()) or "none"
             raise FileNotFoundError(f"no latents for {key} in {self.root} (keys present: {known}); "
                                     "run the extraction first")
-        try:
-            manifest = json.loads(mpath.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise StoreCorruptError(f"{key}: {mpath} is not valid JSON ({e})") from e
-        if not isinstance(manifest, dict):
-            raise StoreCorruptError(f"{key}: {mpath} holds a JSON {type(manifest).__name__}, not an object")
-        lacking = [f for f in ("shape", "dtype", "sha256", "ids") if f not in manifest]
-        if lacking:
-            raise StoreCorruptError(f"{key}: {mpath} lacks {lacking}")
+        manifest = read_json(mpath, ("shape", "dtype", "sha256", "ids"), StoreCorruptError, prefix=f"{key}: ")
         shape, ids, index = manifest["shape"], manifest["ids"], manifest.get("item_index")
         problems = {
             "dtype": manifest["dtype"] != "float32",

@@ -198,7 +198,7 @@ def test_same_size_bit_flip_is_caught_by_the_cache_check(tmp_path, offset):
     (lambda m: {**m, "item_index": [-1] * ROWS}, "field 'item_index'"),
     (lambda m: {**m, "crc32": "deadbeef"}, "field 'crc32'"),
     (lambda m: {**m, "sha256": None}, "field 'sha256'"),
-    (lambda m: {k: v for k, v in m.items() if k != "dtype"}, r"lacks \['dtype'\]"),
+    (lambda m: {k: v for k, v in m.items() if k != "dtype"}, r"lacks the field\(s\) \['dtype'\]"),
 ])
 def test_edited_store_manifest_is_refused(tmp_path, edit, field):
     store, _ = _store(tmp_path)
