@@ -261,7 +261,8 @@ def chapter_overview(path: str | Path, test_path: str | Path | None = None) -> d
         n = int(m.group(1))
         seen.add(n)
         title_ = m.group(3).strip() or _re.split(r"(?<=[.?!])\s", m.group(4).strip())[0]
-        title_ = " ".join(title_.split())
+        # a glued number belongs to its chapter's page: name it here instead of pasting it
+        title_ = _re.sub(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`", r"`\1`", " ".join(title_.split()))
         if len(title_) > 120:
             title_ = title_[:117].rsplit(" ", 1)[0] + " ..."
         exercises.append({"n": n, "title": title_.rstrip(".") if title_ else f"Exercise {n}",

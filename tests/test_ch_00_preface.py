@@ -19,7 +19,7 @@ def test_scoreboard_pastes_only_findings_the_chapters_record():
     from test_book import BOOK
 
     preface = "\n".join(c.source for c in nbformat.read(BOOK / "00_preface.ipynb", as_version=4).cells)
-    refs = set(re.findall(r"`(\d\d_[a-z_]+)::sb_([a-z_]+?)_(diff|low|high|n|verdict)[:`]", preface))
+    refs = set(re.findall(r"`(\d\d_[a-z_]+)\.ipynb::sb_([a-z_]+?)_(diff|low|high|n|verdict)[:`]", preface))
     assert refs, "the preface has a findings scoreboard"
     keys = {(doc, key) for doc, key, _ in refs}
     for doc, key in keys:
