@@ -8,6 +8,7 @@ Introduced in chapter 4.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -76,3 +77,14 @@ def load_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: s
     except RuntimeError as e:
         raise CheckpointError(f"{path} does not fit this model: {e}") from e
     return model
+
+
+def tensors_sha256(*tensors: torch.Tensor) -> str:
+    """SHA-256 (hex) of tensors' shapes, dtypes and bytes: equal exactly when the data is. Names
+    cached runs by their data (``train.run_folder``, ``generator.cached_generator``)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()

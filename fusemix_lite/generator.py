@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checkpoint import tensors_sha256
 from .data.format import write_atomic
 from .train import param_groups
 
@@ -494,15 +495,6 @@ def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tu
     return model, extra
 
 
-def _fingerprint(*tensors: Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def cached_generator(
     images: Tensor,
     cond: Tensor,
@@ -520,7 +512,7 @@ def cached_generator(
     """
     extra = dict(extra or {})
     key = json.dumps({"config": asdict(cfg), "extra": extra,
-                      "data": _fingerprint(images, cond, *(() if cond_item is None else (cond_item,)))},
+                      "data": tensors_sha256(images, cond, *(() if cond_item is None else (cond_item,)))},
                      sort_keys=True, default=str)
     folder = Path(root) / f"generator-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / WEIGHTS_FILE).exists() and (folder / CONFIG_FILE).exists():

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .baselines import augment as baseline_augment
-from .checkpoint import field, load_state, read_json, read_tensors
+from .checkpoint import field, load_state, read_json, read_tensors, tensors_sha256
 from .errors import CheckpointError
 from .fusemix import MODES, fusemix, sample_lambda
 from .retrieval import recall_at_k
@@ -149,12 +149,7 @@ def config_hash(*parts) -> str:
 
 def pairs_fingerprint(pairs: PairedLatents) -> str:
     """SHA-256 (first 16 hex digits) of a split's latents and pairing: equal exactly when the data is."""
-    h = hashlib.sha256()
-    for t in (pairs.items, pairs.texts, pairs.caption_item):
-        t = t.detach().cpu().contiguous()
-        h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()[:16]
+    return tensors_sha256(pairs.items, pairs.texts, pairs.caption_item)[:16]
 
 
 def run_folder(model, train_pairs: PairedLatents, cfg: TrainConfig, root: str | Path | None = None) -> Path:
