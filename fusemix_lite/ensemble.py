@@ -23,11 +23,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapters import Adapter, AdapterConfig, FusionModel
-from .baselines import augment as baseline_augment
-from .fusemix import fusemix, sample_lambda
 from .retrieval import recall_at_k
 from .store import PairedLatents, resolve_device
-from .train import _METRIC, TrainConfig, embed, lr_at
+from .train import _METRIC, TrainConfig, augmented_batch, embed, lr_at
 
 
 class StackedLinear(nn.Module):
@@ -159,15 +157,6 @@ class EnsembleResult:
     seconds: float
 
 
-def _member_batch(items, texts, cap, idx, cfg: TrainConfig, gens: dict):
-    x, y = items[cap[idx]], texts[idx]
-    if cfg.augment == "fusemix":
-        x, y, _ = fusemix(x, y, cfg.alpha, gens["device"], cfg.mix_mode, lam=sample_lambda(cfg.alpha, gens["host"]))
-    else:
-        x, y = baseline_augment(x, y, cfg.augment, gens["device"], cfg.noise_std, cfg.quant_levels)
-    return x, y
-
-
 def train_ensemble(cfg_a: AdapterConfig, cfg_b: AdapterConfig, seeds: list[int], train_pairs: PairedLatents,
                    val_pairs: PairedLatents | None, cfg: TrainConfig,
                    subsets: list[torch.Tensor] | None = None) -> EnsembleResult:
@@ -230,7 +219,7 @@ def train_ensemble(cfg_a: AdapterConfig, cfg_b: AdapterConfig, seeds: list[int],
             perms = [sub[torch.randperm(size, generator=g["device"], device=device)] for sub, g in zip(subsets, gens)]
             loss_sum = torch.zeros(n_members, device=device)
             for s in range(steps_per_epoch):
-                xs, ys = zip(*(_member_batch(items, texts, cap, p[s * cfg.batch_size:(s + 1) * cfg.batch_size], cfg, g)
+                xs, ys = zip(*(augmented_batch(items, texts, cap, p[s * cfg.batch_size:(s + 1) * cfg.batch_size], cfg, g)
                                for p, g in zip(perms, gens)))
                 lr = lr_at(step, cfg, total_steps)
                 for group in opt.param_groups:

@@ -147,6 +147,19 @@ def config_hash(*parts) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def augmented_batch(items, texts, caption_item, idx, cfg: TrainConfig, gens: dict):
+    """The pairs of one step: captions ``idx`` with their items, augmented as ``cfg.augment`` says,
+    lambda drawn from ``gens["host"]``, permutations and noise from ``gens["device"]``. Shared by
+    :func:`train` and :func:`~fusemix_lite.ensemble.train_ensemble` (one call per member).
+    Introduced in chapter 4."""
+    x, y = items[caption_item[idx]], texts[idx]
+    if cfg.augment == "fusemix":
+        x, y, _ = fusemix(x, y, cfg.alpha, gens["device"], cfg.mix_mode, lam=sample_lambda(cfg.alpha, gens["host"]))
+    else:
+        x, y = baseline_augment(x, y, cfg.augment, gens["device"], cfg.noise_std, cfg.quant_levels)
+    return x, y
+
+
 def pairs_fingerprint(pairs: PairedLatents) -> str:
     """SHA-256 (first 16 hex digits) of a split's latents and pairing: equal exactly when the data is."""
     return tensors_sha256(pairs.items, pairs.texts, pairs.caption_item)[:16]
@@ -410,12 +423,7 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
         loss_sum = torch.zeros((), device=device)
         for s in range(steps_per_epoch):
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x, y = items[cap[idx]], texts[idx]
-            if cfg.augment == "fusemix":
-                x, y, _ = fusemix(x, y, cfg.alpha, gens["device"], cfg.mix_mode,
-                                  lam=sample_lambda(cfg.alpha, gens["host"]))
-            else:
-                x, y = baseline_augment(x, y, cfg.augment, gens["device"], cfg.noise_std, cfg.quant_levels)
+            x, y = augmented_batch(items, texts, cap, idx, cfg, gens)
             lr = lr_at(run["step"], cfg, total_steps)
             for g in opt.param_groups:
                 g["lr"] = lr
