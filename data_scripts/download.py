@@ -37,7 +37,8 @@ except ImportError:  # pragma: no cover - only without ``pip install -e .``
 
 from tqdm.auto import tqdm
 
-from fusemix_lite.data.format import Item, PairedDataset, write_atomic
+from fusemix_lite.data.format import Item, PairedDataset
+from fusemix_lite.files import write_atomic
 from fusemix_lite.errors import FuseMixError, MissingDataError
 
 CHECKSUMS_FILE = "checksums.json"

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.format import write_atomic
+from .files import write_atomic
 
 __all__ = [
     "AttributeConfig",

@@ -45,7 +45,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .data.format import PairedDataset, open_regular, resolve_file, write_atomic
+from .data.format import PairedDataset, open_regular, resolve_file
+from .files import write_atomic
 from .encoders import Encoder, get_encoder
 from .encoders.base import single_threaded
 from .errors import StoreCorruptError, StoreMismatchError

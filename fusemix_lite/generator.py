@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checkpoint import tensors_sha256
-from .data.format import write_atomic
+from .files import write_atomic
 from .train import param_groups
 
 __all__ = [

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .data.format import write_atomic
+from .files import write_atomic
 
 _T0 = time.time()
 

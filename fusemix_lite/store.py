@@ -12,24 +12,20 @@ Nothing is ever unpickled. Introduced in chapter 2.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 import time
-import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from . import __version__
-from .data.format import write_atomic
+from .files import atomic_dir, checksums, write_atomic
 from .checkpoint import read_json
 from .errors import StoreCorruptError, StoreMismatchError
 
@@ -99,53 +95,6 @@ class Latents:
 def _json_norm(value):
     """The value as it reads back from JSON (tuples become lists, etc.)."""
     return json.loads(json.dumps(value))
-
-
-def _checksums(path: Path, sha: bool = True, crc: bool = True, block: int = 1 << 24) -> tuple[str | None, int | None]:
-    """SHA-256 (hex) and CRC-32 of a file, in one pass; either can be skipped (None)."""
-    h, c = hashlib.sha256() if sha else None, 0
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            if h is not None:
-                h.update(chunk)
-            if crc:
-                c = zlib.crc32(chunk, c)
-    return (h.hexdigest() if h is not None else None), (c if crc else None)
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder next to ``final``; on success it replaces ``final`` by a rename.
-
-    On any error (or interrupt) the temporary folder is removed and ``final`` is left as it was.
-    An old ``final`` is renamed aside first and deleted after the swap; if the swap itself fails,
-    the old one is renamed back. Introduced in chapter 2.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
-            os.replace(final, old / "x")
-        try:
-            os.replace(tmp, final)
-        except BaseException as e:
-            if old is not None:
-                try:
-                    os.replace(old / "x", final)  # put the old version back where it was
-                    old.rmdir()
-                except OSError as restore:
-                    raise OSError(f"could not replace {final} ({e}) nor restore it ({restore}); "
-                                  f"the old version is in {old / 'x'}") from e
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class LatentStore:
@@ -227,7 +176,7 @@ class LatentStore:
                 np.save(f, array, allow_pickle=False)
                 f.flush()
                 os.fsync(f.fileno())
-            sha, crc = _checksums(tmp / LATENTS)
+            sha, crc = checksums(tmp / LATENTS)
             full = {**_json_norm(manifest),
                     "shape": list(array.shape), "dtype": "float32",
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -304,7 +253,7 @@ class LatentStore:
         if verify == "crc32" and "crc32" not in manifest:
             verify = "sha256"  # written before the store kept a CRC
         if verify:
-            sha, crc = _checksums(lpath, sha=verify != "crc32", crc=verify == "crc32")
+            sha, crc = checksums(lpath, sha=verify != "crc32", crc=verify == "crc32")
             if (sha, crc) != (manifest["sha256"] if sha else None, manifest["crc32"] if crc is not None else None):
                 raise StoreCorruptError(f"{key}: {lpath} does not match its checksum "
                                         f"({'CRC-32' if crc is not None else 'SHA-256'}): a corrupted file; "

@@ -174,7 +174,7 @@ def test_second_build_loads_without_source(tmp_path):
     first = tuxpaint.build(tmp_path / "ds", source=src)
     again = tuxpaint.build(tmp_path / "ds", source=tmp_path / "nowhere")  # source not needed now
     assert again.manifest_hash() == first.manifest_hash()
-    assert not list(tmp_path.glob(".ds.partial-*"))  # the staging folder is gone
+    assert not list(tmp_path.glob(".ds.*.tmp"))  # the staging folder is gone
 
 
 def test_caption_keys_group_identical_captions(tmp_path):

@@ -502,7 +502,7 @@ def test_debian_staging_never_replaces_a_foreign_folder(tmp_path, dataset_json):
     with pytest.raises(ValueError, match="not a dataset folder of 'tuxpaint'.*nothing was touched"):
         with debian.staged_dir(root, "tuxpaint"):
             pass
-    assert snapshot(root) == before and not list(tmp_path.glob(".tux.partial-*"))
+    assert snapshot(root) == before and not list(tmp_path.glob(".tux.*.tmp"))
 
 
 def test_sounds_shortest_documented_duration_builds(tmp_path):

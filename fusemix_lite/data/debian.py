@@ -15,13 +15,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from ..errors import MissingDataError
+from ..files import atomic_dir
 from ..paths import data_dir
 from .format import PairedDataset, assign_splits
 
@@ -70,30 +69,19 @@ def find_package_file(package: str, source: str | Path | None = None) -> Path:
         f"{unpack_dir()}), or `sudo apt-get install --no-install-recommends {package}`.")
 
 
-@contextmanager
-def staged_dir(root: Path, name: str | None = None) -> Iterator[Path]:
-    """Build a dataset in a temporary sibling folder that replaces ``root`` only on success, so a
-    failed or interrupted build leaves nothing half-written. A non-empty ``root`` is replaced only
-    when its ``dataset.json`` names dataset ``name`` (one this library built); anything else is
-    refused untouched. Introduced in chapter 1."""
-    root = Path(root)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+def staged_dir(root: Path, name: str | None = None):
+    """Build a dataset in a temporary sibling folder that replaces ``root`` only on success
+    (:func:`fusemix_lite.files.atomic_dir`), so a failed or interrupted build leaves nothing
+    half-written. A non-empty ``root`` is replaced only when its ``dataset.json`` names dataset
+    ``name`` (one this library built); anything else is refused untouched. Introduced in chapter 1."""
+    def owned(folder: Path) -> bool:
         try:
-            found = json.loads((root / "dataset.json").read_text(encoding="utf-8")).get("name")
+            found = json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("name")
         except (OSError, ValueError, AttributeError):
-            found = None
-        if found is None or (name is not None and found != name):
-            raise ValueError(f"{root} exists and is not a dataset folder of {name or 'this library'!r} "
-                             f"(its dataset.json names {found!r}); nothing was touched: give an empty or new root")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
-    try:
-        yield tmp
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            return False
+        return found is not None and (name is None or found == name)
+
+    return atomic_dir(root, owned, what=f"a dataset folder of {name or 'this library'!r} (its dataset.json does not name it)")
 
 
 def resplit(ds: PairedDataset, seed: int, fractions: dict[str, float]) -> PairedDataset:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -21,6 +20,7 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from ..errors import MissingDataError
+from ..files import write_atomic
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test", "compositional")
@@ -111,22 +111,6 @@ def open_regular(path: str | Path, what: str = "file") -> BinaryIO:
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
-        raise
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise
 
 

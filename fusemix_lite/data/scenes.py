@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw
 
 from .captions import (article, build_or_load, distinct, item_rng, join_list, make_config,
                        number_word, pick, sentence, thread_map)
-from .format import Item, PairedDataset, write_atomic
+from ..files import write_atomic
+from .format import Item, PairedDataset
 
 NAME = "scenes"
 VERSION = 1

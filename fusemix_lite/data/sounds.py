@@ -20,7 +20,8 @@ from scipy import signal
 
 from .captions import (article, build_or_load, distinct, item_rng, make_config, number_word, pick,
                        sentence, thread_map)
-from .format import Item, PairedDataset, write_atomic
+from ..files import write_atomic
+from .format import Item, PairedDataset
 
 NAME = "sounds"
 VERSION = 1

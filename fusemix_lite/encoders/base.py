@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .. import files
+
 MODALITIES = ("image", "text", "audio")
 
 # ImageNet statistics (torchvision, DINOv2, MobileNetV2).
@@ -79,15 +81,11 @@ _SHA_CACHE: dict[tuple, str] = {}
 
 
 def file_sha256(*paths: str | Path) -> str:
-    """SHA-256 of the concatenated bytes of ``paths`` (cached per path, size and mtime)."""
+    """SHA-256 of the concatenated bytes of ``paths`` (:func:`fusemix_lite.files.file_sha256`),
+    cached per path, size and mtime: weights files are hashed once per session."""
     key = tuple((str(Path(p).resolve()), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        for p in paths:
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = files.file_sha256(*paths)
     return _SHA_CACHE[key]
 
 
