@@ -37,7 +37,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel, count_parameters
 from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, evaluate, param_groups, train
+from fusemix_lite.train import TrainConfig, param_groups, train
+from fusemix_lite.evaluate import evaluate
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ def reference_train(model: FusionModel, cache: FeaturePairCache, val: PairedLate
             opt.zero_grad()
             loss.backward()
             opt.step()
+            model.temperature.clamp_()
             loss_sum += loss.item()  # the official MetricLogger reads the loss every step
         seconds = time.perf_counter() - t0
         metrics = evaluate(model, val)

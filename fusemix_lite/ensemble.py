@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from .adapters import Adapter, AdapterConfig, FusionModel
 from .retrieval import recall_at_k
 from .store import PairedLatents, resolve_device
-from .train import _METRIC, TrainConfig, augmented_batch, embed, lr_at
+from .evaluate import embed
+from .train import _METRIC, TrainConfig, augmented_batch, lr_at
 
 
 class StackedLinear(nn.Module):
@@ -114,8 +115,6 @@ class EnsembleFusionModel(nn.Module):
     def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's symmetric InfoNCE (:func:`~fusemix_lite.loss.clip_loss`) on its own batch:
         ``x`` [E, B, d_a], ``y`` [E, B, d_b] -> [E]."""
-        with torch.no_grad():
-            self.tau.clamp_(self.tau_min, self.tau_max)
         a = F.normalize(self.adapter_a(x), dim=-1)
         b = F.normalize(self.adapter_b(y), dim=-1)
         logits = a @ b.transpose(1, 2) / self.tau[:, None, None]
@@ -124,6 +123,11 @@ class EnsembleFusionModel(nn.Module):
         row = F.cross_entropy(logits.reshape(e * n, n), labels, reduction="none").view(e, n).mean(1)
         col = F.cross_entropy(logits.transpose(1, 2).reshape(e * n, n), labels, reduction="none").view(e, n).mean(1)
         return (row + col) / 2
+
+    @torch.no_grad()
+    def clamp_temperature_(self) -> None:
+        """Every member's tau back into its bounds (after each optimiser step, as in ``train_step``)."""
+        self.tau.clamp_(self.tau_min, self.tau_max)
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Weight decay on the stacked weight matrices only, as ``train.param_groups`` does for one model."""
@@ -228,6 +232,7 @@ def train_ensemble(cfg_a: AdapterConfig, cfg_b: AdapterConfig, seeds: list[int],
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 opt.step()
+                model.clamp_temperature_()
                 loss_sum += losses.detach()
                 step += 1
                 bar.update()

@@ -13,10 +13,11 @@ from torch import nn
 class LearnableTemperature(nn.Module):
     """The softmax temperature tau, learned with the adapters.
 
-    The parameter holds tau itself (the raw value, as in the official code, not its log). Every
-    call clamps it in place to ``[min_value, max_value]`` (0.001 and 0.5 in the paper) before it is
-    used, so it can leave a bound again: a functional clamp would zero its gradient there.
-    Introduced in chapter 4.
+    The parameter holds tau itself (the raw value, as in the official code, not its log). Calling
+    the module returns it and changes nothing; the training loop calls :meth:`clamp_` after each
+    optimiser step (as open_clip clamps ``logit_scale``), which puts it back into
+    ``[min_value, max_value]`` (0.001 and 0.5 in the paper) in place, so it can leave a bound
+    again: a functional clamp would zero its gradient there. Introduced in chapter 4.
     """
 
     def __init__(self, init: float = 0.07, min_value: float = 0.001, max_value: float = 0.5):
@@ -27,9 +28,12 @@ class LearnableTemperature(nn.Module):
         self.tau = nn.Parameter(torch.tensor(float(init)))
 
     def forward(self) -> torch.Tensor:
-        with torch.no_grad():
-            self.tau.clamp_(self.min_value, self.max_value)
         return self.tau
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Put tau back into ``[min_value, max_value]`` (in place; called after each optimiser step)."""
+        self.tau.clamp_(self.min_value, self.max_value)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau.item():.4f}, clamp=[{self.min_value}, {self.max_value}]"
@@ -41,7 +45,7 @@ def clip_loss(a: torch.Tensor, b: torch.Tensor, temperature: torch.Tensor | floa
     Both inputs are L2-normalised here, logits are cosine similarities divided by ``temperature``,
     and the loss is the mean of the cross-entropies in the a->b and b->a directions. A temperature
     that is not one finite number > 0 raises ``ValueError`` (a number or a constant CPU tensor; the
-    learned one of training is kept in bounds by :class:`LearnableTemperature`, with no device sync). Introduced in chapter 4.
+    learned one of training is kept in bounds by :meth:`LearnableTemperature.clamp_`, with no device sync). Introduced in chapter 4.
     """
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"clip_loss expects 2-D [batch, dim] inputs, got shapes {tuple(a.shape)} and {tuple(b.shape)}")

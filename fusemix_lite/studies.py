@@ -441,7 +441,7 @@ def run_arms(arms: Mapping[str, "TrainConfig"], sizes: Sequence[int], seeds: Seq
 
     from .ensemble import train_ensemble
     from .retrieval import recall_at_k
-    from .train import embed
+    from .evaluate import embed
 
     sizes, seeds = [int(s) for s in sizes], [int(s) for s in seeds]
     m = train_pairs.n_texts

@@ -21,7 +21,6 @@ import json
 import math
 import re
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from .baselines import augment as baseline_augment
 from .checkpoint import field, load_state, read_json, read_tensors, tensors_sha256
 from .errors import CheckpointError
 from .fusemix import MODES, fusemix, sample_lambda
-from .retrieval import recall_at_k
+from .evaluate import evaluate, model_device
+from .loss import clip_loss
 from .files import atomic_dir
 from .store import PairedLatents, resolve_device
 
@@ -161,6 +161,23 @@ def augmented_batch(items, texts, caption_item, idx, cfg: TrainConfig, gens: dic
     return x, y
 
 
+def train_step(model, opt, data, idx, lr: float, cfg: TrainConfig, gens: dict) -> torch.Tensor:
+    """One training step on captions ``idx`` of ``data`` = (items, texts, caption_item); returns the
+    loss. This is the whole step: :func:`train` adds the schedule, evaluation and checkpoints around
+    it. Introduced in chapter 4."""
+    x, y = augmented_batch(*data, idx, cfg, gens)                     # FuseMix (chapter 3)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        a, b = model.encode_a(x), model.encode_b(y)                   # the adapters, normalised
+        loss = clip_loss(a, b, model.temperature())                   # symmetric InfoNCE
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    for group in opt.param_groups:
+        group["lr"] = lr                                              # warm-up + cosine (lr_at)
+    opt.step()                                                        # AdamW
+    model.temperature.clamp_()                                        # tau back into [0.001, 0.5]
+    return loss.detach().float()
+
+
 def pairs_fingerprint(pairs: PairedLatents) -> str:
     """SHA-256 (first 16 hex digits) of a split's latents and pairing: equal exactly when the data is."""
     return tensors_sha256(pairs.items, pairs.texts, pairs.caption_item)[:16]
@@ -203,43 +220,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def embed(model, pairs: PairedLatents, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-normalised embeddings of a split's items and captions (in eval mode), on the CPU whatever
-    device the model runs on: what the library hands back for analysis lives on the CPU.
-    Introduced in chapter 5."""
-    was_training = getattr(model, "training", False)
-    model.eval()
-    try:
-        pairs = pairs.to(_model_device(model))
-        a = torch.cat([model.encode_a(pairs.items[s:s + batch_size]) for s in range(0, pairs.n_items, batch_size)])
-        b = torch.cat([model.encode_b(pairs.texts[s:s + batch_size]) for s in range(0, pairs.n_texts, batch_size)])
-    finally:
-        model.train(was_training)
-    return a.float().cpu(), b.float().cpu()
-
-
-def evaluate(model, pairs: PairedLatents, ks=(1, 5, 10), text_key=None, chunk_size: int | None = 1024,
-             batch_size: int = 8192) -> dict:
-    """Retrieval metrics of ``model`` (a ``FusionModel`` or a baseline map) on one split.
-
-    ``text_key="captions"`` applies the identical-caption-counts-as-a-hit rule from the split's
-    captions. Introduced in chapter 4.
-    """
-    if isinstance(text_key, str) and text_key == "captions":
-        text_key = pairs.text_key()
-        if text_key is None:
-            raise ValueError("text_key='captions' needs pairs that carry their captions")
-    a, b = embed(model, pairs, batch_size)
-    return recall_at_k(a, b, pairs.caption_item, ks=ks, text_key=text_key, chunk_size=chunk_size)
-
-
 # ---- checkpoints ---------------------------------------------------------------------------------
 def _save_last(path: Path, model, opt, gens: dict, meta: dict) -> None:
     tensors = {}
@@ -277,7 +257,7 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
         path = path / "model.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"no weights at {path}")
-    device = _model_device(model)
+    device = model_device(model)
     load_state(model, {k: v.to(device) for k, v in read_tensors(path).items()}, path)
     return model
 
@@ -389,7 +369,7 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
     wanted = _METRIC.match(cfg.select_metric)
     ks = sorted({1, 5, 10, int(wanted[2])} if wanted else {1, 5, 10})
 
-    home = _model_device(model)  # where the caller keeps the model: it goes back there at the end
+    home = model_device(model)  # where the caller keeps the model: it goes back there at the end
     model.to(device)
     train_pairs = train_pairs.to(device)
     val_pairs = val_pairs.to(device) if val_pairs is not None else None
@@ -413,8 +393,9 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
         meta = _load_last(ckpt / "last", model, opt, gens)
         run = {k: meta.get(k, 0) for k in run}
 
-    step_model = torch.compile(model) if cfg.compile else model
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext())
+    if cfg.compile:  # compile the adapters in place (same weights and outputs; undone at the end)
+        model.adapter_a.compile()
+        model.adapter_b.compile()
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, int(stop_after))
     bar = tqdm(total=total_steps, initial=run["step"], disable=not cfg.progress, desc="train", unit="step")
     for epoch in range(run["epoch"], last_epoch):
@@ -424,16 +405,8 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
         loss_sum = torch.zeros((), device=device)
         for s in range(steps_per_epoch):
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x, y = augmented_batch(items, texts, cap, idx, cfg, gens)
             lr = lr_at(run["step"], cfg, total_steps)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with autocast:
-                loss = step_model(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach().float()
+            loss_sum += train_step(model, opt, (items, texts, cap), idx, lr, cfg, gens)
             run["step"] += 1
             bar.update()
         mean_loss = float(loss_sum) / steps_per_epoch
@@ -471,5 +444,7 @@ def _train(model, train_pairs, val_pairs, cfg, ckpt_dir, resume, stop_after) -> 
             load_weights(model, ckpt / "best")
         elif best_in_memory is not None:
             model.load_state_dict(best_in_memory, strict=True)
+    if cfg.compile:
+        model.adapter_a._compiled_call_impl = model.adapter_b._compiled_call_impl = None
     model.to(home)
     return TrainResult(run["history"], run["best_epoch"], run["best_score"], run["epoch"], ckpt)

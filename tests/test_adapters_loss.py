@@ -105,9 +105,12 @@ def test_learnable_temperature_clamps_and_learns():
     assert t().item() == pytest.approx(0.07)
     with torch.no_grad():
         t.tau.fill_(2.0)
+    assert t().item() == 2.0, "calling it has no side effect"
+    t.clamp_()
     assert t().item() == pytest.approx(0.5)
     with torch.no_grad():
         t.tau.fill_(1e-6)
+    t.clamp_()
     assert t().item() == pytest.approx(0.001)
     t2 = LearnableTemperature()
     clip_loss(torch.randn(4, 3), torch.randn(4, 3), t2()).backward()

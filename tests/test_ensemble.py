@@ -7,7 +7,8 @@ import torch
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.ensemble import EnsembleFusionModel, train_ensemble
 from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, evaluate, train
+from fusemix_lite.train import TrainConfig, train
+from fusemix_lite.evaluate import evaluate
 
 from test_train import DA, DB, _problem
 

@@ -8,7 +8,8 @@ import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param_groups, run_folder, train
+from fusemix_lite.train import TrainConfig, load_weights, lr_at, param_groups, run_folder, train
+from fusemix_lite.evaluate import evaluate
 
 DA, DB = 24, 16
 
@@ -237,3 +238,53 @@ def test_run_folder_is_named_by_what_decides_the_run(tmp_path):
     r1 = train(m1, tr, va, _cfg(epochs=2), ckpt_dir=run_folder(m1, tr, _cfg(epochs=2), tmp_path), resume=True)
     r2 = train(m2, tr, va, _cfg(epochs=2), ckpt_dir=run_folder(m2, tr, _cfg(epochs=2), tmp_path), resume=True)
     assert r1.history == r2.history and torch.equal(m1.adapter_a.proj.weight, m2.adapter_a.proj.weight)
+
+
+@pytest.mark.parametrize("kw", [{}, {"lr": 0.2, "warmup_frac": 0.0}])  # the second drives tau past 0.5
+def test_clamp_after_the_step_is_the_old_clamp_before_use(kw):
+    """The temperature used to be clamped inside ``forward`` (before use); ``train_step`` clamps it
+    after the optimiser step instead. Same arithmetic: a loop written the old way gives
+    bit-identical weights (tau compared once clamped)."""
+    from fusemix_lite.loss import clip_loss
+    from fusemix_lite.train import augmented_batch
+
+    tr, _ = _problem()
+    cfg = _cfg(epochs=2, **kw)
+    new = _model(seed=3)
+    train(new, tr, None, cfg)
+
+    old = _model(seed=3)
+    opt = torch.optim.AdamW(param_groups(old, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    gens = {"host": torch.Generator().manual_seed(cfg.seed), "device": torch.Generator().manual_seed(cfg.seed + 1)}
+    steps, total = tr.n_texts // cfg.batch_size, cfg.epochs * (tr.n_texts // cfg.batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        old.train()
+        for epoch in range(cfg.epochs):
+            perm = torch.randperm(tr.n_texts, generator=gens["device"])
+            for s in range(steps):
+                x, y = augmented_batch(tr.items, tr.texts, tr.caption_item, perm[s * 64:(s + 1) * 64], cfg, gens)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(epoch * steps + s, cfg, total)
+                with torch.no_grad():
+                    old.temperature.tau.clamp_(0.001, 0.5)               # the old place of the clamp
+                loss = clip_loss(old.encode_a(x), old.encode_b(y), old.temperature.tau)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    old.temperature.clamp_()
+    if kw:
+        assert new.temperature.tau.item() == 0.5, "this run ends at the upper bound: the clamp was exercised"
+    for (name, p), q in zip(old.state_dict().items(), new.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_train_step_is_short_and_has_no_hidden_parts():
+    """Chapter 4 prints ``train_step``'s source as the whole step: keep it short and complete."""
+    import inspect
+
+    from fusemix_lite.train import train_step
+    src = inspect.getsource(train_step)
+    assert len(src.splitlines()) <= 20
+    for part in ("augmented_batch", "encode_a", "clip_loss", "backward", "opt.step", "clamp_"):
+        assert part in src, part
