@@ -5,6 +5,7 @@ Introduced in chapter 4.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -138,6 +139,23 @@ class FusionModel(nn.Module):
             self.adapter_a = Adapter(cfg_a)
             self.adapter_b = Adapter(cfg_b)
         self.temperature = LearnableTemperature(temperature)
+        self.frozen: tuple[str, ...] = ()
+
+    def freeze(self, side: str) -> "FusionModel":
+        """Freeze adapter ``side`` ("a" or "b"): no gradients, and eval mode whatever ``train()`` is
+        called with (its dropout stays off), so training leaves its weights as they were.
+        Introduced in chapter 6."""
+        if side not in ("a", "b"):
+            raise ValueError(f"side must be 'a' or 'b', got {side!r}")
+        getattr(self, f"adapter_{side}").requires_grad_(False).eval()
+        self.frozen = tuple(sorted({*self.frozen, side}))
+        return self
+
+    def train(self, mode: bool = True) -> "FusionModel":
+        super().train(mode)
+        for side in self.frozen:  # a frozen adapter stays in eval mode
+            getattr(self, f"adapter_{side}").eval()
+        return self
 
     @property
     def cfg_a(self) -> AdapterConfig:
@@ -165,6 +183,20 @@ class FusionModel(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return clip_loss(self.encode_a(x), self.encode_b(y), self.temperature())
+
+
+def bind(new: AdapterConfig, frozen: nn.Module, seed: int | None = None) -> FusionModel:
+    """A new modality's adapter (side a, built from ``new``) against a frozen copy of a trained
+    adapter (side b), e.g. ``bind(AdapterConfig.cpu(d_audio), image_text_model.adapter_b)``.
+
+    Train it with :func:`~fusemix_lite.train.train`: only side a learns; the copy stays in eval mode
+    with ``requires_grad`` False (:meth:`FusionModel.freeze`), so its weights come out bit-identical
+    and side a is pulled into the frozen side's space. ``seed`` gives side a the same initial weights
+    as ``FusionModel(new, frozen.cfg, seed=seed)``. Introduced in chapter 6.
+    """
+    model = FusionModel(new, frozen.cfg, seed=seed)  # side b's fresh weights are replaced by the copy
+    model.adapter_b = copy.deepcopy(frozen)
+    return model.freeze("b")
 
 
 def count_parameters(module: nn.Module) -> int:

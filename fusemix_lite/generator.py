@@ -528,23 +528,22 @@ def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise:
     """A ``FusionModel`` that aligns another modality (side a) into a generator's conditioning space.
 
     Side a is a trainable CPU-preset adapter whose output has the condition's width. Side b is the
-    conditioning space itself, frozen: a LayerNorm (the first layer of the generator's condition
-    MLP is one too) and the identity, so ``encode_b(y)`` = normalise(LN(y)), and the generator
-    draws the same image from ``encode_b(y)`` as from ``y``. ``standardise=False`` drops the
-    LayerNorm (``encode_b(y)`` = normalise(y)): the choice for a CLIP space, as unCLIP expects
-    (see :mod:`fusemix_lite.unclip`). Train it with :func:`fusemix_lite.train.train`: only side a
-    learns. Introduced in chapter 8.
+    conditioning space itself, frozen (:func:`~fusemix_lite.adapters.bind`): a LayerNorm (the first
+    layer of the generator's condition MLP is one too) and the identity, so ``encode_b(y)`` =
+    normalise(LN(y)), and the generator draws the same image from ``encode_b(y)`` as from ``y``.
+    ``standardise=False`` drops the LayerNorm (``encode_b(y)`` = normalise(y)): the choice for a CLIP
+    space, as unCLIP expects (see :mod:`fusemix_lite.unclip`). Train it with
+    :func:`fusemix_lite.train.train`: only side a learns. Introduced in chapter 8.
     """
-    from .adapters import AdapterConfig, FusionModel
+    from .adapters import Adapter, AdapterConfig, bind, seeded
 
     if in_dim < 1 or cond_dim < 1:
         raise ValueError(f"in_dim and cond_dim must be >= 1, got {in_dim}, {cond_dim}")
-    cfg_a = replace(AdapterConfig.cpu(in_dim), out_dim=cond_dim, width=width)
-    model = FusionModel(cfg_a, AdapterConfig(cond_dim, out_dim=cond_dim, depth=0, dropout=0.0))
+    with seeded(0):  # its random weights are overwritten: leave the caller's RNG to side a
+        space = Adapter(AdapterConfig(cond_dim, out_dim=cond_dim, depth=0, dropout=0.0))
     with torch.no_grad():
-        model.adapter_b.proj.weight.copy_(torch.eye(cond_dim))
-        model.adapter_b.proj.bias.zero_()
+        space.proj.weight.copy_(torch.eye(cond_dim))
+        space.proj.bias.zero_()
     if not standardise:
-        model.adapter_b.norm = nn.Identity()
-    model.adapter_b.requires_grad_(False)
-    return model
+        space.norm = nn.Identity()
+    return bind(replace(AdapterConfig.cpu(in_dim), out_dim=cond_dim, width=width), space)

@@ -192,8 +192,11 @@ def run_folder(model, train_pairs: PairedLatents, cfg: TrainConfig, root: str | 
     from .paths import run_dir
 
     decided = {k: v for k, v in cfg.to_dict().items() if k not in RESUME_FREE}
-    key = config_hash(model.config(), {"seed": getattr(model, "seed", None)}, decided,
-                      pairs_fingerprint(train_pairs))
+    parts = [model.config(), {"seed": getattr(model, "seed", None)}, decided, pairs_fingerprint(train_pairs)]
+    frozen = getattr(model, "frozen", ())
+    if frozen:  # a bound model (adapters.bind): its frozen side's weights decide the run too
+        parts.append({s: tensors_sha256(*getattr(model, f"adapter_{s}").state_dict().values()) for s in frozen})
+    key = config_hash(*parts)
     parent = Path(root) if root is not None else run_dir() / "fusion"
     return parent / f"{train_pairs.dataset or 'pairs'}-{key}"
 

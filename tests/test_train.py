@@ -288,3 +288,46 @@ def test_train_step_is_short_and_has_no_hidden_parts():
     assert len(src.splitlines()) <= 20
     for part in ("augmented_batch", "encode_a", "clip_loss", "backward", "opt.step", "clamp_"):
         assert part in src, part
+
+
+def test_bind_trains_only_the_new_side_and_keeps_the_frozen_one_bit_identical():
+    """``bind``: a new adapter against a frozen copy of a trained one. Training keeps the copy in
+    eval mode with no gradients, its weights bit-identical, and pulls the new side into its space."""
+    from fusemix_lite.adapters import bind
+
+    tr, va = _problem()
+    teacher = _model(seed=1)
+    train(teacher, tr, va, _cfg(epochs=6, lr=3e-3))
+    audio = bind(AdapterConfig(DA, out_dim=32, depth=1, expansion=2, dropout=0.1), teacher.adapter_b, seed=4)
+    assert audio.adapter_b is not teacher.adapter_b and audio.frozen == ("b",)
+    before = {k: v.clone() for k, v in audio.adapter_b.state_dict().items()}
+    a_before = {k: v.clone() for k, v in audio.adapter_a.state_dict().items()}
+    modes = []
+    hook = audio.adapter_b.register_forward_hook(lambda m, i, o: modes.append(m.training))
+    score_before = evaluate(audio, va)["t2i_R@1"]
+    res = train(audio, tr, va, _cfg(epochs=6, lr=3e-3))
+    hook.remove()
+    assert modes and not any(modes), "the frozen side ran in eval mode at every step"
+    assert all(not p.requires_grad for p in audio.adapter_b.parameters())
+    for k, v in audio.adapter_b.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for k, v in teacher.adapter_b.state_dict().items():
+        assert torch.equal(v, before[k]), f"the teacher is untouched too: {k}"
+    assert any(not torch.equal(v, a_before[k]) for k, v in audio.adapter_a.state_dict().items())
+    chance = 100 / va.n_items
+    assert res.best_score > max(score_before, 0) + 4 * chance  # the new side learned to meet the frozen one
+    audio.train()
+    assert audio.adapter_a.training and not audio.adapter_b.training
+    with pytest.raises(ValueError, match="side must be"):
+        audio.freeze("c")
+
+
+def test_run_folder_of_a_bound_model_depends_on_its_frozen_weights(tmp_path):
+    from fusemix_lite.adapters import bind
+
+    tr, _ = _problem()
+    cfg_a = AdapterConfig(DA, out_dim=32, depth=1, expansion=2, dropout=0.1)
+    one, two = _model(seed=1), _model(seed=2)
+    f1 = run_folder(bind(cfg_a, one.adapter_b, seed=0), tr, _cfg(), tmp_path)
+    assert f1 == run_folder(bind(cfg_a, one.adapter_b, seed=0), tr, _cfg(), tmp_path)
+    assert f1 != run_folder(bind(cfg_a, two.adapter_b, seed=0), tr, _cfg(), tmp_path)
