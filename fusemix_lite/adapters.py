@@ -170,8 +170,13 @@ class FusionModel(nn.Module):
         return {"a": self.cfg_a.to_dict(), "b": self.cfg_b.to_dict()}
 
     @classmethod
-    def from_config(cls, config: dict) -> "FusionModel":
-        return cls(AdapterConfig(**config["a"]), AdapterConfig(**config["b"]))
+    def from_config(cls, config: dict, path: str = "the config") -> "FusionModel":
+        """The model of :meth:`config`'s output; an unknown or invalid field raises
+        :class:`~fusemix_lite.errors.CheckpointError` naming it and ``path``."""
+        from .checkpoint import config_from, field
+
+        return cls(*(config_from(AdapterConfig, field(config, side, dict, path), path, f"model_config.{side}")
+                     for side in ("a", "b")))
 
     def encode_a(self, x: torch.Tensor) -> torch.Tensor:
         """Modality a's embeddings (L2-normalised); ``x`` may be on any device, it is moved to the model's."""

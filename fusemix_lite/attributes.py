@@ -10,9 +10,8 @@ Introduced in chapter 8.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -20,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .files import write_atomic
 
 __all__ = [
     "AttributeConfig",
@@ -283,36 +281,31 @@ def palette_colour(images: Tensor, palette: Mapping[str, Sequence[int]], min_dis
 
 
 def save_attribute_classifier(model: AttributeNet, folder: str | Path) -> Path:
-    """Write ``attributes.safetensors`` + ``attributes.json`` (config and class names) atomically."""
-    from safetensors.torch import save
+    """Write ``attributes.safetensors`` + ``attributes.json`` (config and class names) atomically
+    (:func:`~fusemix_lite.checkpoint.save_checkpoint`)."""
+    from .checkpoint import save_checkpoint
 
-    folder = Path(folder)
-    write_atomic(folder / WEIGHTS_FILE, save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
-    meta = {"config": asdict(model.cfg), "classes": model.classes, "format": 1}
-    write_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2).encode())
-    return folder
+    return save_checkpoint(folder, model, WEIGHTS_FILE, CONFIG_FILE,
+                           {"config": asdict(model.cfg), "classes": model.classes, "format": 1})
 
 
 def load_attribute_classifier(folder: str | Path) -> AttributeNet:
     """Load a classifier saved by :func:`save_attribute_classifier` (strictly).
 
-    A corrupt or foreign file raises :class:`~fusemix_lite.errors.CheckpointError` naming it.
+    A corrupt or foreign file, or an unknown config field, raises
+    :class:`~fusemix_lite.errors.CheckpointError` naming the file (and the field).
     """
-    from .checkpoint import field, load_state, read_json, read_tensors
+    from .checkpoint import config_from, field, load_checkpoint
     from .errors import CheckpointError
 
-    folder = Path(folder)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).exists():
-            raise FileNotFoundError(f"no attribute classifier at {folder}: {name} is missing")
-    cfg_path = folder / CONFIG_FILE
-    meta = read_json(cfg_path)
-    config, classes = field(meta, "config", dict, cfg_path), field(meta, "classes", dict, cfg_path)
-    if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in classes.values()):
-        raise CheckpointError(f"{cfg_path}: field 'classes' should map each attribute to a list of class names")
-    known = {f.name for f in fields(AttributeConfig)}
-    try:
-        model = AttributeNet(AttributeConfig(**{k: v for k, v in config.items() if k in known}), classes)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{cfg_path}: fields 'config'/'classes' do not make a classifier ({e})") from e
-    return load_state(model, read_tensors(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE).eval()
+    def build(meta: dict, path: Path) -> AttributeNet:
+        config, classes = field(meta, "config", dict, path), field(meta, "classes", dict, path)
+        if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in classes.values()):
+            raise CheckpointError(f"{path}: field 'classes' should map each attribute to a list of class names")
+        cfg = config_from(AttributeConfig, config, path)
+        try:
+            return AttributeNet(cfg, classes)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: fields 'config'/'classes' do not make a classifier ({e})") from e
+
+    return load_checkpoint(folder, WEIGHTS_FILE, CONFIG_FILE, build)[0].eval()

@@ -1,21 +1,28 @@
-"""Reading checkpoint and state files: every failure names the file and, where it is one, the field.
+"""Saving and loading trained things: every failure names the file and, where it is one, the field.
 
-Checkpoints are safetensors (weights, optimiser state, random-generator states) plus a JSON file
-(config, progress). A truncated, edited or foreign file raises :class:`CheckpointError` instead of a
-raw ``SafetensorError``, ``JSONDecodeError`` or ``KeyError``. Nothing is ever unpickled.
-Introduced in chapter 4.
+**One convention** for every trained thing (the adapters, the generator, the attribute judge), as
+transformers' ``save_pretrained`` / ``from_pretrained``: a folder with a weights file (safetensors)
+and a JSON file whose config field holds the model's dataclass config(s)
+(:func:`save_checkpoint`). Loading (:func:`load_checkpoint`) rebuilds the model from that config
+with :func:`config_from`, which refuses an **unknown config field** with a
+:class:`CheckpointError` naming the field and the file (an error beats a silently ignored
+setting), then loads the weights strictly (:func:`load_state`). A truncated, edited or foreign
+file raises :class:`CheckpointError` instead of a raw ``SafetensorError``, ``JSONDecodeError`` or
+``KeyError``. Nothing is ever unpickled. Introduced in chapter 4.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from .errors import CheckpointError
+from .files import write_atomic
 
 
 def read_json(path: str | Path, required: Sequence[str] = (), error: type[Exception] = CheckpointError,
@@ -88,3 +95,44 @@ def tensors_sha256(*tensors: torch.Tensor) -> str:
         h.update(str((tuple(t.shape), str(t.dtype))).encode())
         h.update(t.numpy().tobytes())
     return h.hexdigest()
+
+
+def config_from(cls: type, data, path: str | Path, name: str = "config"):
+    """``cls(**data)`` for a dataclass config read from field ``name`` of ``path``. An unknown field
+    (a setting this version of the library does not have), a missing or an invalid one raises
+    :class:`CheckpointError` naming the field and the file."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: field {name!r} should be an object, got {data!r:.80}")
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise CheckpointError(f"{path}: field {name!r} has unknown {cls.__name__} field(s) {unknown}; "
+                              "refused rather than ignored (saved by another version of the library?)")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: field {name!r} is not a valid {cls.__name__} ({e})") from e
+
+
+def save_checkpoint(folder: str | Path, model: torch.nn.Module, weights: str, config: str, meta: dict) -> Path:
+    """Write ``folder/weights`` (the state dict, safetensors) and ``folder/config`` (``meta`` as
+    JSON, holding the model's config), each atomically. Returns ``folder``."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    write_atomic(folder / weights, save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
+    write_atomic(folder / config, json.dumps(meta, indent=2, sort_keys=True).encode())
+    return folder
+
+
+def load_checkpoint(folder: str | Path, weights: str, config: str,
+                    build: Callable[[dict, Path], torch.nn.Module],
+                    required: Sequence[str] = ()) -> tuple[torch.nn.Module, dict]:
+    """The model saved in ``folder`` by :func:`save_checkpoint`, and its JSON. ``build(meta, path)``
+    makes the model from the JSON (with :func:`config_from`); the weights are then loaded strictly."""
+    folder = Path(folder)
+    for name in (config, weights):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"no checkpoint at {folder}: {name} is missing")
+    meta = read_json(folder / config, required)
+    model = build(meta, folder / config)
+    return load_state(model, read_tensors(folder / weights), folder / weights), meta

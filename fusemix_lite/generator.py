@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checkpoint import tensors_sha256
-from .files import write_atomic
 from .train import param_groups
 
 __all__ = [
@@ -455,44 +454,30 @@ def sample(
 
 
 def save_generator(model: FlowUNet, folder: str | Path, extra: dict | None = None) -> Path:
-    """Write ``generator.safetensors`` + ``generator.json`` (config and ``extra``) atomically."""
-    from safetensors.torch import save
+    """Write ``generator.safetensors`` + ``generator.json`` (config and ``extra``) atomically
+    (:func:`~fusemix_lite.checkpoint.save_checkpoint`)."""
+    from .checkpoint import save_checkpoint
 
-    folder = Path(folder)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_atomic(folder / WEIGHTS_FILE, save(tensors))
-    meta = {"config": asdict(model.cfg), "extra": extra or {}, "format": 1}
-    write_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
-    return folder
+    return save_checkpoint(folder, model, WEIGHTS_FILE, CONFIG_FILE,
+                           {"config": asdict(model.cfg), "extra": extra or {}, "format": 1})
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tuple[FlowUNet, dict]:
     """Load a generator saved by :func:`save_generator` (strictly); returns (model, extra).
 
-    A corrupt or foreign file raises :class:`~fusemix_lite.errors.CheckpointError` naming it.
+    A corrupt or foreign file, or an unknown config field, raises
+    :class:`~fusemix_lite.errors.CheckpointError` naming the file (and the field).
     """
-    from .checkpoint import field, load_state, read_json, read_tensors
-    from .errors import CheckpointError
+    from .checkpoint import config_from, field, load_checkpoint
 
-    folder = Path(folder)
-    cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-    for p in (cfg_path, w_path):
-        if not p.exists():
-            raise FileNotFoundError(f"no generator checkpoint at {folder}: {p.name} is missing")
-    meta = read_json(cfg_path)
-    config = field(meta, "config", dict, cfg_path)
-    extra = field(meta, "extra", dict, cfg_path) if "extra" in meta else {}
-    known = {f.name for f in fields(GeneratorConfig)}
-    unknown = set(config) - known
-    if unknown:
-        raise ValueError(f"{cfg_path} has unknown config fields {sorted(unknown)}")
-    try:
-        cfg = GeneratorConfig(**config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{cfg_path}: field 'config' is not a valid GeneratorConfig ({e})") from e
-    model = load_state(FlowUNet(cfg), read_tensors(w_path), w_path)
+    def build(meta: dict, path: Path) -> FlowUNet:
+        if "extra" in meta:
+            field(meta, "extra", dict, path)
+        return FlowUNet(config_from(GeneratorConfig, field(meta, "config", dict, path), path))
+
+    model, meta = load_checkpoint(folder, WEIGHTS_FILE, CONFIG_FILE, build)
     model.to(device).eval()
-    return model, extra
+    return model, meta.get("extra", {})
 
 
 def cached_generator(

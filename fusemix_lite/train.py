@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from . import __version__
 from .baselines import augment as baseline_augment
-from .checkpoint import field, load_state, read_json, read_tensors, tensors_sha256
+from .checkpoint import field, load_checkpoint, load_state, read_json, read_tensors, save_checkpoint, tensors_sha256
 from .errors import CheckpointError
 from .fusemix import MODES, fusemix, sample_lambda
 from .evaluate import evaluate, model_device
@@ -244,8 +244,21 @@ def _save_last(path: Path, model, opt, gens: dict, meta: dict) -> None:
 
 def _save_best(path: Path, model, meta: dict) -> None:
     with atomic_dir(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        (tmp / "best.json").write_text(json.dumps(meta, indent=1))
+        save_checkpoint(tmp, model, "model.safetensors", "best.json", meta)
+
+
+def load_model(folder: str | Path):
+    """The ``FusionModel`` saved in a run's ``best/`` (or ``last/``) folder, built from the
+    ``model_config`` of its JSON file and loaded strictly, in eval mode: the checkpoint convention
+    of :mod:`fusemix_lite.checkpoint` (an unknown config field raises ``CheckpointError``).
+    Introduced in chapter 4."""
+    from .adapters import FusionModel
+
+    folder = Path(folder)
+    config = "best.json" if (folder / "best.json").exists() or not (folder / "state.json").exists() else "state.json"
+    model, _ = load_checkpoint(folder, "model.safetensors", config,
+                               lambda meta, p: FusionModel.from_config(field(meta, "model_config", dict, p), p))
+    return model.eval()
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:

@@ -9,6 +9,7 @@ points into ``tmp_path`` so the library's default folders are inside it too. (Is
 
 import json
 import math
+import re
 import os
 import shutil
 import signal
@@ -408,7 +409,7 @@ def test_corrupt_generator_weights(tmp_path):
     (lambda m: {k: v for k, v in m.items() if k != "classes"}, "attributes.json lacks the field 'classes'"),
     (lambda m: {**m, "classes": {"shape": "ab"}}, "field 'classes' should map"),
     (lambda m: {**m, "classes": {"shape": ["only one"]}}, "do not make a classifier"),
-    (lambda m: {**m, "config": {"image_size": 7}}, "do not make a classifier"),
+    (lambda m: {**m, "config": {"image_size": 7}}, "field 'config' is not a valid AttributeConfig"),
 ])
 def test_corrupt_attribute_judge(tmp_path, edit, message):
     folder = save_attribute_classifier(AttributeNet(AttributeConfig(image_size=8, channels=4),
@@ -504,3 +505,55 @@ def test_retrieval_refuses_bad_input(change, message):
 def test_retrieval_on_clean_input_still_answers():
     out = recall_at_k(E_I, E_T, CAP, ks=(1, 5))
     assert 0 <= out["i2t_R@1"] <= 100 and out["t2i_R@5"] == 100.0  # 4 items: a caption's R@5 is all of them
+
+
+# ---- one save/load convention: an unknown config field is refused, naming the field and the file ----
+def _adapter_ckpt(tmp_path) -> Path:
+    from fusemix_lite.adapters import AdapterConfig, FusionModel
+    from fusemix_lite.train import _save_best
+
+    model = FusionModel(AdapterConfig(6, out_dim=4, depth=1, expansion=2), AdapterConfig(5, out_dim=4, depth=0), seed=0)
+    _save_best(tmp_path / "run" / "best", model, {"epoch": 1, "score": 0.0, "model_config": model.config()})
+    return tmp_path / "run" / "best"
+
+
+@pytest.mark.parametrize("thing", ["adapters", "generator", "judge"])
+def test_every_checkpoint_refuses_an_unknown_config_field(tmp_path, thing):
+    from fusemix_lite.train import load_model
+
+    if thing == "adapters":
+        folder, name, load = _adapter_ckpt(tmp_path), "best.json", load_model
+        before = load(folder).state_dict()
+        add = lambda m: {**m, "model_config": {**m["model_config"], "b": {**m["model_config"]["b"], "gate": True}}}
+        where = "'model_config.b' has unknown AdapterConfig field\\(s\\) \\['gate'\\]"
+    elif thing == "generator":
+        folder, name, load = _generator_ckpt(tmp_path), "generator.json", lambda f: load_generator(f)[0]
+        before = load(folder).state_dict()
+        add = lambda m: {**m, "config": {**m["config"], "gate": True}}
+        where = "'config' has unknown GeneratorConfig field\\(s\\) \\['gate'\\]"
+    else:
+        folder = save_attribute_classifier(AttributeNet(AttributeConfig(image_size=8, channels=4), {"shape": ["a", "b"]}),
+                                           tmp_path / "judge")
+        name, load = "attributes.json", load_attribute_classifier
+        before = load(folder).state_dict()
+        add = lambda m: {**m, "config": {**m["config"], "gate": True}}
+        where = "'config' has unknown AttributeConfig field\\(s\\) \\['gate'\\]"
+    assert all(torch.isfinite(v).all() for v in before.values())      # the intact checkpoint loads
+    path = folder / name
+    path.write_text(json.dumps(add(json.loads(path.read_text()))))
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ": field " + where):
+        load(folder)
+
+
+def test_load_model_rebuilds_the_saved_adapters(tmp_path):
+    from fusemix_lite.adapters import AdapterConfig, FusionModel
+    from fusemix_lite.train import load_model
+
+    folder = _adapter_ckpt(tmp_path)
+    loaded = load_model(folder)
+    ref = FusionModel(AdapterConfig(6, out_dim=4, depth=1, expansion=2), AdapterConfig(5, out_dim=4, depth=0), seed=0)
+    assert loaded.config() == ref.config() and not loaded.training
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), ref.state_dict().values()))
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
+        load_model(folder)
