@@ -53,7 +53,6 @@ from .errors import StoreCorruptError, StoreMismatchError
 from .store import Latents, LatentStore, StoreKey
 
 MODALITIES = ("image", "text", "audio")
-_FAIL = "__unreadable__"
 
 # Size limits, checked from the file's header before decoding (raise them here for bigger media).
 MAX_IMAGE_PIXELS = 50_000_000   # width x height (about 150 MB as 8-bit RGB)

@@ -1,18 +1,12 @@
-"""Small helpers for the chapters: Colab detection, glued numbers that the tests read back,
+"""Small helpers for the chapters: glued numbers that the tests read back,
 and widgets that degrade to nothing on the static site (chapters draw a static figure first).
 Introduced in the preface."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from .provenance import provenance, save_results
-
-
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules
 
 
 class Results:

@@ -281,12 +281,6 @@ class Encoder:
         return self.encode_batch(batch)
 
 
-def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden[B, T, d]`` over the positions where ``mask[B, T]`` is 1."""
-    m = mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * m).sum(1) / m.sum(1).clamp_min(1)
-
-
 def as_float_mono(wave: Any, sample_rate: Any) -> tuple[np.ndarray, int]:
     """Check an audio raw item: a 1-D float numpy waveform and a positive integer sample rate."""
     if not isinstance(wave, np.ndarray):

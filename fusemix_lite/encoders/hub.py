@@ -49,12 +49,10 @@ def hub_offline(timeout: float = 3.0) -> bool:
 
 
 def offline_error(encoder: str, what: str) -> OfflineError:
-    from .registry import list_encoders
-
     return OfflineError(
         f"encoder {encoder!r} needs {what} from the Hugging Face Hub, which is not in the local cache, "
         "and this machine is offline. Run the full profile on a machine with network access "
-        f"(or use an offline encoder: {', '.join(list_encoders(profile='offline'))}).")
+        "(or use an offline encoder: fusemix_lite.encoders.list_encoders(profile='offline') lists them).")
 
 
 _WEIGHT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
@@ -407,14 +405,6 @@ def parse_openclip_name(name: str) -> tuple[str, str, str]:
         if body.startswith(arch + "-"):
             return arch, body[len(arch) + 1:], tower
     raise UnknownNameError(f"{name!r}: no open_clip architecture matches; e.g. {', '.join(archs[:5])}")
-
-
-def whisper_hub_encoder(name: str, repo: str, dim: int, **kw):
-    from .whisper import WhisperEncoder
-
-    if kw.get("model") is not None or kw.get("config") is not None:  # injected (tests): no hub
-        return WhisperEncoder(name, dim=dim, **kw)
-    return WhisperEncoder(name, dim=dim, hub_repo=repo, **kw)
 
 
 WHISPER_SIZES = {"tiny": 384, "tiny.en": 384, "base": 512, "base.en": 512, "small": 768, "small.en": 768,

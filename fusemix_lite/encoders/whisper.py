@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from .base import Encoder, as_float_mono, file_sha256, state_dict_sha256
+from .hub import hub_snapshot, snapshot_identity
+from .whisper_ct2 import convert_ct2_whisper
 
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = 320  # hop 160 x conv stride 2: one encoder frame per 20 ms
@@ -80,20 +82,14 @@ class WhisperEncoder(Encoder):
             return "sha256:" + file_sha256(*self.ct2_parts)
         if self.folder is not None:
             return "sha256:" + file_sha256(*sorted(self.folder.glob("*.safetensors")))
-        from .hub import hub_snapshot, snapshot_identity
-
         return snapshot_identity(hub_snapshot(self.name, self.hub_repo), self.hub_repo)
 
     def _weights_folder(self) -> Path:
         if self.ct2_parts is not None:
-            from .whisper_ct2 import convert_ct2_whisper
-
             out = None if self.model_dir is None else Path(self.model_dir) / f"{self.name}-ct2-{self.weights_id[7:19]}"
             return convert_ct2_whisper(self.ct2_parts, out, name=self.name)
         if self.folder is not None:
             return self.folder
-        from .hub import hub_snapshot
-
         return hub_snapshot(self.name, self.hub_repo)
 
     def _build(self) -> torch.nn.Module:
@@ -164,3 +160,10 @@ class WhisperEncoder(Encoder):
         total = torch.zeros(n_items, hidden.shape[2], device=hidden.device).index_add_(0, owner, sums)
         count = torch.zeros(n_items, device=hidden.device).index_add_(0, owner, mask.sum(1).float())
         return total / count[:, None]
+
+
+def whisper_hub_encoder(name: str, repo: str, dim: int, **kw) -> WhisperEncoder:
+    """A full-profile Whisper encoder whose weights come from hub repository ``repo``."""
+    if kw.get("model") is not None or kw.get("config") is not None:  # injected (tests): no hub
+        return WhisperEncoder(name, dim=dim, **kw)
+    return WhisperEncoder(name, dim=dim, hub_repo=repo, **kw)
