@@ -21,6 +21,8 @@ def test_latent_extraction_executes(book_home, tmp_path):
         assert Path(v[f"figure_{name}"]).stat().st_size > 10_000
     shares = v["pca_explained"]["image latents"]
     assert all(0 <= s <= 1 for s in shares.values())
+    assert v["pca_colour_image"] == pytest.approx(100 * shares["first object's colour"])  # the glued numbers
+    assert v["pca_best_image"] == pytest.approx(100 * max(shares.values()))
     # exercises
     assert v["exercise_1"]["cache_hit"] is True  # the batch size is not part of the cache key
     assert v["exercise_2"] > 0.15  # colour from image latents, chance 0.1

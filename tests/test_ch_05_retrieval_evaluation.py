@@ -53,7 +53,9 @@ def test_retrieval_evaluation_executes(book_home, tmp_path):
     assert ex5["paired_width"] > 0 and ex5["unpaired_width"] > 0
     # compositional split evaluated at the same gallery size as test
     comp = v["compositional"]
-    assert 0 <= comp["compositional_t2i_R@1"] <= 100 and comp["test_same_size_t2i_R@1"] > 100 / SMALL_SCENES["n_compositional"]
+    comp_chance = 100 / SMALL_SCENES["n_compositional"]  # a gallery of the compositional split's size
+    assert comp["test_same_size_t2i_R@1"] > 3 * comp_chance and comp["compositional_t2i_R@1"] > 3 * comp_chance
+    assert v["comp_r1"] == pytest.approx(comp["compositional_t2i_R@1"]) and v["comp_n"] == SMALL_SCENES["n_compositional"]
     # the explorer widget was displayed; its callback ranks top_k distinct test images per query
     for key in ("explorer_query", "explorer_typed"):
         ranked = v[key]
@@ -66,7 +68,10 @@ def test_retrieval_evaluation_executes(book_home, tmp_path):
     assert v["exercise_1"]["library"] == pytest.approx(m["t2i_R@1"])
     assert v["exercise_2"]["quarters"] >= v["exercise_2"]["full"]
     ex3 = v["exercise_3"]
-    assert set(ex3) == {"1", "2", "3"} and all(0 <= r <= 100 for r in ex3.values())
+    assert set(ex3) == {"1", "2", "3"}
+    # the groups partition the test captions: the overall R@1 is their weighted mean, so it lies between them
+    assert min(ex3.values()) - 1e-3 <= m["t2i_R@1"] <= max(ex3.values()) + 1e-3
+    assert max(ex3.values()) > 3 * chance
     # real data, where the Debian packages are installed
     expected = {n for n, p in (("tuxpaint", TUXPAINT), ("emoji", EMOJI_FONT)) if p.exists()}
     assert set(v["real_datasets"]) == expected

@@ -26,13 +26,23 @@ def test_audio_to_image_executes(book_home, tmp_path):
     table = v["score_table"]
     assert set(table) == {"real scene (ceiling)", "text", "audio (aligned)", "audio (aligned + shift)",
                           "none (floor)"}
-    assert all(0 <= x <= 100 for row in table.values() for x in row.values())
+    n_clips = SMALL_AUDIO["n_audio_test"]
+
+    def is_share(x, n):  # a percentage of n judged pictures: 100 * (an integer) / n
+        return x * n / 100 == pytest.approx(round(x * n / 100), abs=1e-3) and 0 <= x <= 100
+
+    for cond, row in table.items():
+        n = n_clips if cond == "real scene (ceiling)" else n_clips * v["n_seeds"]  # one sample per clip and seed
+        assert all(is_share(x, n) for x in row.values()), cond
+        assert row["all"] <= min(row[a] for a in ("colour", "shape", "size")) + 1e-6, cond  # all right <= each right
+    assert v["real_colour"] == pytest.approx(table["real scene (ceiling)"]["colour"])
+    assert v["text_colour"] == pytest.approx(table["text"]["colour"])
     # the picture-book object sits near the centre: the judge reads colour, shape and size
     assert all(set(row) == {"colour", "shape", "size", "all"} for row in table.values())
     # size, among the clips whose caption names one
     named = v["size_named"]
     assert 0 <= named["n"] <= SMALL_AUDIO["n_audio_test"]
-    assert named["n"] == 0 or all(0 <= named[k] <= 100 for k in ("text", "none"))
+    assert named["n"] == 0 or all(is_share(named[k], named["n"]) for k in ("text", "none"))
     # picture-book scenes: even at the test's small sizes the judge reads the colour of real pictures
     # far above chance (1/6); shapes, compared with the busy scenes, in exercise 4
     assert v["real_colour"] > 50 and v["scene_real_colour"] > 50
@@ -42,8 +52,9 @@ def test_audio_to_image_executes(book_home, tmp_path):
         assert Path(v[key]).stat().st_size > 5_000, key
     # exercises
     assert set(v["exercise_1"]) == {f"{m}_w{w}_colour" for m in ("text", "audio") for w in ("1", "5")}
-    assert all(0 <= x <= 100 for x in v["exercise_1"].values())
-    assert 0 <= v["exercise_2"]["nearest_caption_colour"] <= 100
+    assert all(is_share(x, n_clips) for x in v["exercise_1"].values())   # one seed
+    assert is_share(v["exercise_2"]["nearest_caption_colour"], n_clips)
+    assert v["exercise_2"]["aligned_shift_colour"] == pytest.approx(table["audio (aligned + shift)"]["colour"])
     assert -1 <= v["exercise_3"]["beep_max_cos"] <= 1 and -1 <= v["exercise_3"]["speech_max_cos"] <= 1
     busy = v["busy_judge"]  # the judge on the busy scenes of chapters 1-5 (why picture-book scenes)
     assert busy["busy_shape_chance"] == pytest.approx(12.5)

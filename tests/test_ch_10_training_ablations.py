@@ -62,7 +62,9 @@ def test_training_ablations_executes(book_home, tmp_path):
     assert v["large_params"] > v["small_params"]
     assert all(chance / 2 < r["t2i_R@1"] <= 100 for k in ("batch_runs", "adapter_runs", "alpha_runs") for r in v[k])
     assert Path(v["figure_ablations"]).stat().st_size > 10_000
-    assert 0 <= v["best_at_last_pct"] <= 100
+    all_runs = [r for k in ("batch_runs", "adapter_runs", "alpha_runs") for r in v[k]]
+    assert v["n_runs"] == len(all_runs)
+    assert v["best_at_last_pct"] == pytest.approx(100 * sum(r["best_epoch"] == r["epochs"] for r in all_runs) / len(all_runs))
     assert ("still improving" in v["budget_verdict"]) == (v["best_at_last_pct"] > 50)
 
     # exercises

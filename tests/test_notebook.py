@@ -24,7 +24,7 @@ def test_arrays_and_containers_are_left_alone():
     assert as_python_scalar({"a": 1}) == {"a": 1}
 
 
-def test_glue_records_python_values_and_saves(tmp_path, capsys):
+def test_glue_records_python_values_and_saves(tmp_path, capsys, monkeypatch):
     r = Results("ch", {"seed": 0})
     assert r.glue("r1", np.float64(41.9)) is None  # no echo when a cell ends with a glue call
     assert r["r1"] == 41.9 and type(r["r1"]) is float
@@ -33,7 +33,11 @@ def test_glue_records_python_values_and_saves(tmp_path, capsys):
     r.save(path)
     data = json.loads(path.read_text())
     assert data["chapter"] == "ch" and data["values"] == {"r1": 41.9, "n": 3}
-    r.save("")  # an empty path is a no-op, as in the book
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*")}
+    r["n"] = 4
+    r.save("")  # an empty path is a no-op, as in the book: nothing written anywhere
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*")} == before
 
 
 def test_verdict_records_the_sentence():
