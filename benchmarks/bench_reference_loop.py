@@ -13,7 +13,7 @@ The reference follows the official recipe (layer6ai-labs/fusemix, a LAVIS fork) 
 The project's ``fusemix_lite.train.train`` moves all latents to the device once and indexes them
 there with an on-device permutation (per-step cosine schedule). Both warm up over
 ``--warmup-steps`` (default: one epoch's steps, so that the two schedules nearly coincide).
-Training seconds exclude evaluation; both evaluate with ``fusemix_lite.train.evaluate``.
+Training seconds exclude evaluation; both evaluate with ``fusemix_lite.evaluate.evaluate``.
 
 Usage (from the repository root)::
 
