@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel, count_parameters
-from fusemix_lite.store import PairedLatents
+from fusemix_lite.pairs import PairedLatents
 from fusemix_lite.train import TrainConfig, evaluate, param_groups, train
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .adapters import Adapter, AdapterConfig, FusionModel
 from .retrieval import recall_at_k
-from .store import PairedLatents, resolve_device
+from .pairs import PairedLatents, resolve_device
 from .train import _METRIC, TrainConfig, augmented_batch, embed, lr_at
 
 

@@ -12,7 +12,8 @@ from typing import Sequence
 from .data.format import PairedDataset
 from .extract import extract
 from .paths import latent_dir
-from .store import LatentStore, PairedLatents, load_pairs
+from .pairs import PairedLatents, load_pairs
+from .store import LatentStore
 
 
 def paired_latents(dataset: PairedDataset, splits: Sequence[str], item_modality: str, item_encoder,

@@ -35,7 +35,8 @@ from .checkpoint import field, load_state, read_json, read_tensors, tensors_sha2
 from .errors import CheckpointError
 from .fusemix import MODES, fusemix, sample_lambda
 from .retrieval import recall_at_k
-from .store import PairedLatents, atomic_dir, resolve_device
+from .pairs import PairedLatents, resolve_device
+from .store import atomic_dir
 
 AUGMENTS = ("fusemix", "none", "noise", "quantize")
 MAX_WARMUP_SHARE = 0.25  # no run may spend more than a quarter of its steps warming up

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
-from fusemix_lite.store import PairedLatents
+from fusemix_lite.pairs import PairedLatents
 from fusemix_lite.train import TrainConfig, evaluate, load_weights, lr_at, param_groups, run_folder, train
 
 DA, DB = 24, 16
