@@ -137,6 +137,57 @@ class PairedLatents:
         codes: dict[str, int] = {}
         return torch.tensor([codes.setdefault(c, len(codes)) for c in self.captions], dtype=torch.long)
 
+    def take_items(self, idx, split: str | None = None) -> "PairedLatents":
+        """The items ``idx`` (in that order, no repeats) with all their captions, re-indexed: an
+        evaluation subset, e.g. test items to compare with a smaller split. Captions keep their
+        order; ``split`` names the result (default: this split's name). Introduced in chapter 5."""
+        idx = self._indices(idx, self.n_items, "item")
+        if len(idx) == 0:
+            raise ValueError("take_items needs at least one item index")
+        if len(torch.unique(idx)) != len(idx):
+            raise ValueError("take_items: item indices repeat; an item can be taken once")
+        new_index = torch.full((self.n_items,), -1, dtype=torch.long, device=self.device)
+        new_index[idx] = torch.arange(len(idx), device=self.device)
+        rows = (new_index[self.caption_item] >= 0).nonzero().squeeze(1)
+        if len(rows) == 0:
+            raise ValueError("take_items: none of the chosen items has a caption")
+        ids = idx.tolist()
+        return PairedLatents(self.items[idx], self.texts[rows], new_index[self.caption_item[rows]],
+                             [self.captions[r] for r in rows.tolist()] if self.captions else None,
+                             [self.item_ids[i] for i in ids] if self.item_ids else None,
+                             self.split if split is None else split, self.dataset)
+
+    def take_captions(self, rows, split: str | None = None) -> "PairedLatents":
+        """The captions ``rows`` (training pairs; repeats allowed) and every item, so ``caption_item``
+        keeps its meaning: a training subset, as the studies of chapters 9 and 10 draw them
+        (``train_ensemble``'s ``subsets``). ``split`` names the result (default: this split's name).
+        Introduced in chapter 9."""
+        rows = self._indices(rows, self.n_texts, "caption")
+        if len(rows) == 0:
+            raise ValueError("take_captions needs at least one caption index")
+        return PairedLatents(self.items, self.texts[rows], self.caption_item[rows],
+                             [self.captions[r] for r in rows.tolist()] if self.captions else None,
+                             self.item_ids, self.split if split is None else split, self.dataset)
+
+    def _indices(self, idx, n: int, what: str) -> torch.Tensor:
+        """``idx`` as a 1-D LongTensor on this device, every entry in [0, n); a clear error otherwise."""
+        if isinstance(idx, torch.Tensor):
+            dtype, integral = idx.dtype, not (idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool)
+        else:
+            arr = np.asarray(idx)
+            dtype, integral = arr.dtype, arr.size == 0 or np.issubdtype(arr.dtype, np.integer)
+            if integral:
+                idx = torch.from_numpy(arr.astype(np.int64).reshape(arr.shape))
+        if not integral:
+            raise ValueError(f"{what} indices must be integers, got dtype {dtype}")
+        if idx.ndim != 1:
+            raise ValueError(f"{what} indices must be a 1-D sequence, got shape {tuple(idx.shape)}")
+        idx = idx.to(device=self.device, dtype=torch.long)
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise ValueError(f"{what} indices must lie in [0, {n}), got values in "
+                             f"[{int(idx.min())}, {int(idx.max())}]")
+        return idx
+
     def to(self, device) -> "PairedLatents":
         """A copy on ``device`` (no copy if already there)."""
         dev = resolve_device(device)

@@ -32,7 +32,7 @@ __all__ = [
     "KERNELS", "CORRUPTIONS", "DEFAULT_ATTRIBUTES", "GENERIC_CAPTIONS",
     "kernel_matrix", "kdpp_greedy", "uniform_subset", "nested_subsets",
     "Corrupted", "corrupt_captions", "n_corrupted", "run_seeds", "summarise",
-    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks", "glue_finding",
+    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks", "glue_finding", "decide",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -408,6 +408,22 @@ def glue_finding(results, key: str, claim: str, paper: str, diff: PairedDifferen
     rows.append({"key": key, "claim": claim, "paper": paper, "difference": diff.mean, "low": diff.low,
                  "high": diff.high, "n_seeds": diff.n, "verdict": v})
     return v
+
+
+def decide(results, key: str, claim: str, paper: str, a: Sequence[float], b: Sequence[float], a_name: str,
+           b_name: str) -> tuple[PairedDifference, str]:
+    """The primary comparison of a finding, by the rule fixed before the run: the paired difference
+    ``a - b`` (one value per seed, arm ``a_name`` minus arm ``b_name``), its :func:`verdict`, the
+    scoreboard row (:func:`glue_finding`) and one sentence that says both, glued as Markdown
+    ``scoreboard_<key>`` (e.g. "**reproduced**: A beat B by +2.1 points (95 % CI ...)").
+    Returns ``(difference, verdict)``. Introduced in chapter 9."""
+    d = paired_difference(a, b)
+    v = glue_finding(results, key, claim, paper, d)
+    results.verdict(f"scoreboard_{key}", {
+        VERDICTS[0]: f"**{v}**: {a_name} beat {b_name} by {d}",
+        VERDICTS[1]: f"**{v}**: {a_name} did *worse* than {b_name}, by {d}",
+        VERDICTS[2]: f"**{v}**: {a_name} minus {b_name} is {d}; the interval contains zero"}[v])
+    return d, v
 
 
 def log_ticks(ax, values: Sequence[float]) -> None:
