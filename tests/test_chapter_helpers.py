@@ -289,3 +289,100 @@ def test_profile_pairs_asks_for_the_chapters_splits(monkeypatch):
     assert pairs == {"train": "coco/train", "val": "coco/val", "test": "flickr30k/test"}
     assert asked == [("coco", ["train", "val"], "image", full.image_encoder, full.text_encoder),
                      ("flickr30k", ["test"], "image", full.image_encoder, full.text_encoder)]
+
+
+# ---- the study recipe: chapter 9's fit_members and the library's run_arms, before and after --------
+def old_run_arms(arms, sizes, seeds, adapters, train_pairs, val_pairs, test_pairs, *, steps, eval_points=12):
+    """studies.run_arms before issue 15 (its loop body, verbatim, without the progress bar)."""
+    import math
+
+    from fusemix_lite.ensemble import train_ensemble
+    from fusemix_lite.retrieval import recall_at_k
+    from fusemix_lite.studies import nested_subsets
+    from fusemix_lite.train import embed
+
+    sizes, seeds = [int(s) for s in sizes], [int(s) for s in seeds]
+    m = train_pairs.n_texts
+    subsets = {s: nested_subsets(m, sizes, s) for s in seeds}
+    rows = []
+    for i, n in enumerate(sizes):
+        for name, cfg in arms.items():
+            bs = min(cfg.batch_size, n // 2)
+            per_epoch = n // bs
+            wanted = steps(n) if callable(steps) else int(steps)
+            epochs = max(1, math.ceil(wanted / per_epoch))
+            run_cfg = dataclasses.replace(cfg, batch_size=bs, epochs=epochs, progress=False,
+                                          eval_every=max(1, epochs // eval_points))
+            subs = [torch.as_tensor(subsets[s][i]) for s in seeds]
+            res = train_ensemble(*adapters, seeds, train_pairs, val_pairs, run_cfg, subsets=subs)
+            for e, (s, model) in enumerate(zip(seeds, res.models)):
+                test = recall_at_k(*embed(model, test_pairs), test_pairs.caption_item.to(test_pairs.items.device))
+                own = subs[e][:500].to(train_pairs.caption_item.device)
+                items_used = torch.unique(train_pairs.caption_item[own])
+                remap = torch.full((train_pairs.n_items,), -1, dtype=torch.long, device=items_used.device)
+                remap[items_used] = torch.arange(len(items_used), device=items_used.device)
+                a, b = embed(model, type(train_pairs)(train_pairs.items[items_used], train_pairs.texts[own],
+                                                     remap[train_pairs.caption_item[own]]))
+                seen = recall_at_k(a, b, remap[train_pairs.caption_item[own]].cpu())["t2i_R@1"]
+                rows.append({"arm": name, "n_pairs": n, "seed": s, **test, "best_epoch": res.best_epoch[e],
+                             "epochs": res.epochs_done, "steps": res.epochs_done * per_epoch,
+                             "batch_size": bs, "val_score": res.best_score[e], "train_R@1": seen})
+    return pd.DataFrame(rows)
+
+
+def ch09_fit_members(pairs, subsets, arm, base, study_adapters, seeds, train_steps, val_pairs, test_pairs):
+    """Chapter 9's fit_members (cell 80e83fb4) before issue 15, its globals made arguments."""
+    import math
+
+    from fusemix_lite.ensemble import train_ensemble
+    from fusemix_lite.train import evaluate
+
+    size = len(subsets[0])
+    bs = min(base.batch_size, size // 2)
+    per_epoch = size // bs
+    epochs = math.ceil(train_steps / per_epoch)
+    cfg = dataclasses.replace(base, batch_size=bs, epochs=epochs, progress=False,
+                              eval_every=max(1, epochs // 12))
+    res = train_ensemble(*study_adapters, seeds, pairs, val_pairs, cfg,
+                         subsets=[torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets])
+    rows = []
+    for s, model, best in zip(seeds, res.models, res.best_epoch):
+        test = evaluate(model, test_pairs)
+        rows.append({"arm": arm, "seed": s, "t2i_R@1": test["t2i_R@1"], "i2t_R@1": test["i2t_R@1"],
+                     "pairs": size, "steps": res.epochs_done * per_epoch, "batch_size": bs,
+                     "best_epoch": best, "epochs": res.epochs_done})
+    return rows
+
+
+def _study_problem():
+    from fusemix_lite.train import TrainConfig
+
+    g = torch.Generator().manual_seed(3)
+    items, texts = torch.randn(60, 12, generator=g), torch.randn(60, 10, generator=g)
+    cap = torch.arange(60).repeat_interleave(2)
+    tr = PairedLatents(items, texts.repeat_interleave(2, 0) + 0.3 * torch.randn(120, 10, generator=g), cap,
+                       split="train")
+    va = PairedLatents(items[:30] + 0.1, texts[:30], torch.arange(30), split="val")
+    te = PairedLatents(items[30:] - 0.1, texts[30:], torch.arange(30), split="test")
+    cfgs = (AdapterConfig(12, out_dim=8, depth=1, expansion=2, dropout=0.1, width=8),
+            AdapterConfig(10, out_dim=8, depth=1, expansion=2, dropout=0.1, width=8))
+    base = TrainConfig(batch_size=16, mix_mode="permute", augment="fusemix", lr=5e-3, device="cpu")
+    return tr, va, te, cfgs, base
+
+
+def test_run_arms_is_unchanged_and_run_members_is_chapter_9s_recipe():
+    from fusemix_lite.studies import run_arms, run_members
+
+    tr, va, te, cfgs, base = _study_problem()
+    arms = {"FuseMix": base, "none": dataclasses.replace(base, augment="none")}
+    new = run_arms(arms, [40, 100], [0, 1], cfgs, tr, va, te, steps=lambda n: 12, progress=False)
+    pd.testing.assert_frame_equal(new, old_run_arms(arms, [40, 100], [0, 1], cfgs, tr, va, te, steps=lambda n: 12))
+
+    subsets = [np.sort(np.random.default_rng(s).choice(tr.n_texts, 48, replace=False)) for s in (0, 1)]
+    old = ch09_fit_members(tr, subsets, "H", base, cfgs, [0, 1], 10, va, te)
+    rows = run_members(base, cfgs, [0, 1], tr, subsets, va, te, steps=10)
+    assert len(rows) == len(old) == 2
+    for o, r in zip(old, rows):
+        assert {k: r[k] for k in ("seed", "t2i_R@1", "i2t_R@1", "steps", "batch_size", "best_epoch", "epochs")} == \
+               {k: o[k] for k in ("seed", "t2i_R@1", "i2t_R@1", "steps", "batch_size", "best_epoch", "epochs")}
+        assert r["n_pairs"] == o["pairs"] == 48
