@@ -19,7 +19,7 @@ import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.ensemble import train_ensemble
-from fusemix_lite.store import PairedLatents
+from fusemix_lite.pairs import PairedLatents
 from fusemix_lite.train import TrainConfig, train
 
 PRESETS = {

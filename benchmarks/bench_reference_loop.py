@@ -36,9 +36,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel, count_parameters
-from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, param_groups, train
 from fusemix_lite.evaluate import evaluate
+from fusemix_lite.pairs import PairedLatents
+from fusemix_lite.train import TrainConfig, param_groups, train
 
 
 # ---- data -------------------------------------------------------------------------------------

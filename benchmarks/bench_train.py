@@ -17,7 +17,7 @@ import time
 import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel, count_parameters
-from fusemix_lite.store import PairedLatents, resolve_device
+from fusemix_lite.pairs import PairedLatents, resolve_device
 from fusemix_lite.train import TrainConfig, train
 
 CONFIGS = {

@@ -24,7 +24,7 @@ import time
 import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel, count_parameters
-from fusemix_lite.store import PairedLatents
+from fusemix_lite.pairs import PairedLatents
 from fusemix_lite.train import TrainConfig, train
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}

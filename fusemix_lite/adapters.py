@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UnknownNameError
 from .loss import LearnableTemperature, clip_loss
 
 
@@ -61,6 +62,15 @@ class AdapterConfig:
         steps (FuseMix itself already regularises).
         """
         return cls(in_dim, out_dim=256, depth=2, expansion=4, dropout=0.1, width=256)
+
+    @classmethod
+    def preset(cls, name: str, in_dim: int) -> "AdapterConfig":
+        """The preset called ``name`` ("paper" or "cpu", a profile's ``adapter_preset``) for ``in_dim``;
+        an unknown name raises ``UnknownNameError`` listing the presets."""
+        presets = {"paper": cls.paper, "cpu": cls.cpu}
+        if name not in presets:
+            raise UnknownNameError(f"unknown adapter preset {name!r}; known presets: {', '.join(presets)}")
+        return presets[name](in_dim)
 
     def to_dict(self) -> dict:
         return asdict(self)

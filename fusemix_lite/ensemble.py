@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from .adapters import Adapter, AdapterConfig, FusionModel
 from .retrieval import recall_at_k
-from .store import PairedLatents, resolve_device
 from .evaluate import embed
+from .pairs import PairedLatents, resolve_device
 from .train import _METRIC, TrainConfig, augmented_batch, lr_at
 
 
@@ -168,7 +168,8 @@ def train_ensemble(cfg_a: AdapterConfig, cfg_b: AdapterConfig, seeds: list[int],
 
     ``cfg`` is shared (its ``seed`` is ignored: member e uses ``seeds[e]``). ``subsets`` (one
     index tensor of equal length per member, into the training captions) gives each member its own
-    subset of the pairs, e.g. the seed's random draw of n pairs in a quantity study. ``patience``
+    subset of the pairs, e.g. the seed's random draw of n pairs in a quantity study: member e trains
+    as ``train`` would on ``train_pairs.take_captions(subsets[e])`` (tested). ``patience``
     stops when every member has gone that many evaluations without a new best. bf16, compile and
     checkpoints are for single runs (:func:`~fusemix_lite.train.train`). Introduced in chapter 5.
     """

@@ -13,7 +13,7 @@ import torch
 from .retrieval import recall_at_k
 
 if TYPE_CHECKING:
-    from .store import PairedLatents
+    from .pairs import PairedLatents
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

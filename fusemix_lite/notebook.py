@@ -51,6 +51,16 @@ class Results:
         glue(name, Markdown(text), display=False)
         return None
 
+    def save_figure(self, fig, name: str, folder: str | Path | None) -> None:
+        """Keep a PNG of ``fig`` as ``folder/<name>.png`` (80 dpi) and record its path as
+        ``results["figure_<name>"]``, which the chapter tests read; nothing when ``folder`` is None
+        (the book shows the figure inline either way). Introduced in chapter 1."""
+        if folder is None:
+            return
+        path = Path(folder) / f"{name}.png"
+        fig.savefig(path, dpi=80, bbox_inches="tight")
+        self.values[f"figure_{name}"] = str(path)
+
     def __setitem__(self, name: str, value) -> None:
         self.values[name] = value
 

@@ -156,3 +156,19 @@ def retrieval_table(metrics: Mapping) -> pd.DataFrame:
     if not rows:
         raise ValueError(f"no Recall@K entries (keys like 't2i_R@1') in {sorted(metrics)}")
     return pd.DataFrame(rows).sort_values(["direction", "k"], ignore_index=True)
+
+
+def mean_pairwise_cosine(z: torch.Tensor) -> float:
+    """Mean cosine between different rows of ``z`` [n, d] (n >= 2): how tightly a set of latents or
+    embeddings sits in one narrow cone (near 1: all point one way; near 0: spread out).
+    Introduced in chapter 6."""
+    if not isinstance(z, torch.Tensor):
+        z = torch.as_tensor(np.asarray(z))
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"mean_pairwise_cosine needs a 2-D tensor with at least 2 rows, got shape {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        raise ValueError("mean_pairwise_cosine: z contains NaN or Inf")
+    z = F.normalize(z.float(), dim=-1)
+    n = z.shape[0]
+    s = z @ z.T
+    return float((s.sum() - s.diagonal().sum()) / (n * (n - 1)))

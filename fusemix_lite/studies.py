@@ -32,7 +32,7 @@ __all__ = [
     "KERNELS", "CORRUPTIONS", "DEFAULT_ATTRIBUTES", "GENERIC_CAPTIONS",
     "kernel_matrix", "kdpp_greedy", "uniform_subset", "nested_subsets",
     "Corrupted", "corrupt_captions", "n_corrupted", "run_seeds", "summarise",
-    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "log_ticks", "glue_finding",
+    "PairedDifference", "paired_difference", "verdict", "VERDICTS", "run_arms", "run_members", "log_ticks", "glue_finding", "decide",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -410,6 +410,22 @@ def glue_finding(results, key: str, claim: str, paper: str, diff: PairedDifferen
     return v
 
 
+def decide(results, key: str, claim: str, paper: str, a: Sequence[float], b: Sequence[float], a_name: str,
+           b_name: str) -> tuple[PairedDifference, str]:
+    """The primary comparison of a finding, by the rule fixed before the run: the paired difference
+    ``a - b`` (one value per seed, arm ``a_name`` minus arm ``b_name``), its :func:`verdict`, the
+    scoreboard row (:func:`glue_finding`) and one sentence that says both, glued as Markdown
+    ``scoreboard_<key>`` (e.g. "**reproduced**: A beat B by +2.1 points (95 % CI ...)").
+    Returns ``(difference, verdict)``. Introduced in chapter 9."""
+    d = paired_difference(a, b)
+    v = glue_finding(results, key, claim, paper, d)
+    results.verdict(f"scoreboard_{key}", {
+        VERDICTS[0]: f"**{v}**: {a_name} beat {b_name} by {d}",
+        VERDICTS[1]: f"**{v}**: {a_name} did *worse* than {b_name}, by {d}",
+        VERDICTS[2]: f"**{v}**: {a_name} minus {b_name} is {d}; the interval contains zero"}[v])
+    return d, v
+
+
 def log_ticks(ax, values: Sequence[float]) -> None:
     """Log-scale x axis with a tick at each of ``values``, labelled with plain numbers.
     Introduced in chapter 5."""
@@ -423,25 +439,59 @@ def log_ticks(ax, values: Sequence[float]) -> None:
 # Matched comparisons: every arm, every size, seeds batched
 # ----------------------------------------------------------------------------------------------
 
+def run_members(cfg: "TrainConfig", adapters, seeds: Sequence[int], train_pairs, subsets, val_pairs, test_pairs,
+                *, steps: int, eval_points: int = 12) -> list[dict]:
+    """One batched run (:func:`~fusemix_lite.ensemble.train_ensemble`): member e, seed ``seeds[e]``,
+    trains on the captions ``subsets[e]`` of ``train_pairs`` (all of equal size n) with ``cfg`` at
+    batch ``min(cfg.batch_size, n // 2)`` for ``steps`` optimiser steps rounded up to whole epochs,
+    is evaluated ``eval_points`` times on ``val_pairs``, keeps its best evaluation and is scored once
+    on ``test_pairs``. One row per member: ``n_pairs``, ``seed``, test metrics, ``best_epoch``,
+    ``epochs``, ``steps``, ``batch_size``, ``val_score`` and ``train_R@1`` (t2i on 500 of the member's own
+    training captions, for the overfitting gap). The recipe of every study in chapters 5, 9 and 10.
+    Introduced in chapter 9."""
+    from .ensemble import train_ensemble
+    from .retrieval import recall_at_k
+    from .evaluate import embed
+
+    seeds = [int(s) for s in seeds]
+    subs = [torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets]
+    n = len(subs[0])
+    bs = min(cfg.batch_size, n // 2)
+    per_epoch = n // bs
+    epochs = max(1, math.ceil(int(steps) / per_epoch))
+    run_cfg = dataclasses.replace(cfg, batch_size=bs, epochs=epochs, progress=False,
+                                  eval_every=max(1, epochs // eval_points))
+    res = train_ensemble(*adapters, seeds, train_pairs, val_pairs, run_cfg, subsets=subs)
+    rows = []
+    for e, (s, model) in enumerate(zip(seeds, res.models)):
+        test = recall_at_k(*embed(model, test_pairs), test_pairs.caption_item.to(test_pairs.items.device))
+        own = subs[e][:500].to(train_pairs.caption_item.device)
+        items_used = torch.unique(train_pairs.caption_item[own])
+        remap = torch.full((train_pairs.n_items,), -1, dtype=torch.long, device=items_used.device)
+        remap[items_used] = torch.arange(len(items_used), device=items_used.device)
+        a, b = embed(model, type(train_pairs)(train_pairs.items[items_used], train_pairs.texts[own],
+                                             remap[train_pairs.caption_item[own]]))
+        seen = recall_at_k(a, b, remap[train_pairs.caption_item[own]].cpu())["t2i_R@1"]
+        rows.append({"n_pairs": n, "seed": s, **test, "best_epoch": res.best_epoch[e], "epochs": res.epochs_done,
+                     "steps": res.epochs_done * per_epoch, "batch_size": bs, "val_score": res.best_score[e],
+                     "train_R@1": seen})
+    return rows
+
+
 def run_arms(arms: Mapping[str, "TrainConfig"], sizes: Sequence[int], seeds: Sequence[int], adapters,
              train_pairs, val_pairs, test_pairs, *, steps: Callable[[int], int] | int,
              eval_points: int = 12, progress: bool = True) -> pd.DataFrame:
     """Train each arm (a :class:`~fusemix_lite.train.TrainConfig`; its ``epochs`` and ``eval_every``
-    are set here) at each training-set size, with one member per seed, and evaluate each member's
-    best validation epoch once on ``test_pairs``.
+    are set here) at each training-set size, with one member per seed (:func:`run_members`), and
+    evaluate each member's best validation epoch once on ``test_pairs``.
 
     Matched by construction: at a size, every arm trains on the same per-seed subsets (seed s draws
     ``nested_subsets(n_pairs, sizes, s)``: each smaller subset inside the larger) for the same number
     of optimiser steps (``steps(n)``, rounded up to whole epochs), is evaluated ``eval_points`` times
     on validation and selected by the same rule. ``adapters`` is ``(cfg_a, cfg_b)``. Returns one
-    row per (arm, size, seed): test metrics, ``best_epoch``, ``epochs``, ``steps``, ``val_score``,
-    and ``train_R@1`` (t2i on 500 of the member's own training captions, for the overfitting gap).
+    row per (arm, size, seed): :func:`run_members`' columns and ``arm``.
     Introduced in chapter 5."""
     from tqdm.auto import tqdm
-
-    from .ensemble import train_ensemble
-    from .retrieval import recall_at_k
-    from .evaluate import embed
 
     sizes, seeds = [int(s) for s in sizes], [int(s) for s in seeds]
     m = train_pairs.n_texts
@@ -450,26 +500,10 @@ def run_arms(arms: Mapping[str, "TrainConfig"], sizes: Sequence[int], seeds: Seq
     bar = tqdm(total=len(arms) * len(sizes), desc="arms x sizes", disable=not progress)
     for i, n in enumerate(sizes):
         for name, cfg in arms.items():
-            bs = min(cfg.batch_size, n // 2)
-            per_epoch = n // bs
             wanted = steps(n) if callable(steps) else int(steps)
-            epochs = max(1, math.ceil(wanted / per_epoch))
-            run_cfg = dataclasses.replace(cfg, batch_size=bs, epochs=epochs, progress=False,
-                                          eval_every=max(1, epochs // eval_points))
-            subs = [torch.as_tensor(subsets[s][i]) for s in seeds]
-            res = train_ensemble(*adapters, seeds, train_pairs, val_pairs, run_cfg, subsets=subs)
-            for e, (s, model) in enumerate(zip(seeds, res.models)):
-                test = recall_at_k(*embed(model, test_pairs), test_pairs.caption_item.to(test_pairs.items.device))
-                own = subs[e][:500].to(train_pairs.caption_item.device)
-                items_used = torch.unique(train_pairs.caption_item[own])
-                remap = torch.full((train_pairs.n_items,), -1, dtype=torch.long, device=items_used.device)
-                remap[items_used] = torch.arange(len(items_used), device=items_used.device)
-                a, b = embed(model, type(train_pairs)(train_pairs.items[items_used], train_pairs.texts[own],
-                                                     remap[train_pairs.caption_item[own]]))
-                seen = recall_at_k(a, b, remap[train_pairs.caption_item[own]].cpu())["t2i_R@1"]
-                rows.append({"arm": name, "n_pairs": n, "seed": s, **test, "best_epoch": res.best_epoch[e],
-                             "epochs": res.epochs_done, "steps": res.epochs_done * per_epoch,
-                             "batch_size": bs, "val_score": res.best_score[e], "train_R@1": seen})
+            rows += [{"arm": name, **row} for row in
+                     run_members(cfg, adapters, seeds, train_pairs, [subsets[s][i] for s in seeds], val_pairs,
+                                 test_pairs, steps=wanted, eval_points=eval_points)]
             bar.update()
     bar.close()
     return pd.DataFrame(rows)

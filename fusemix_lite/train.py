@@ -34,9 +34,9 @@ from .checkpoint import field, load_checkpoint, load_state, read_json, read_tens
 from .errors import CheckpointError
 from .fusemix import MODES, fusemix, sample_lambda
 from .evaluate import evaluate, model_device
-from .loss import clip_loss
 from .files import atomic_dir
-from .store import PairedLatents, resolve_device
+from .loss import clip_loss
+from .pairs import PairedLatents, resolve_device
 
 AUGMENTS = ("fusemix", "none", "noise", "quantize")
 MAX_WARMUP_SHARE = 0.25  # no run may spend more than a quarter of its steps warming up

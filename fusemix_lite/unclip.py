@@ -192,7 +192,7 @@ def image_target_pairs(items: Tensor, image_embeds: Tensor, split: str | None = 
     """Training pairs for an aligner into the image space: item i (e.g. a clip's Whisper latent)
     with ``image_embeds[i]`` (the embedding of its paired image, from :func:`image_embeds_of`), as a
     ``PairedLatents`` for :func:`fusemix_lite.train.train`. Introduced in chapter 8."""
-    from .store import PairedLatents
+    from .pairs import PairedLatents
 
     if items.ndim != 2 or image_embeds.ndim != 2 or len(items) != len(image_embeds):
         raise ValueError(f"need one image embedding per item, got items {tuple(items.shape)} and image "

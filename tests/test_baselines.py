@@ -6,7 +6,7 @@ import torch
 
 from fusemix_lite.baselines import LinearMap, augment, cca, gaussian_noise, procrustes, random_quantize
 from fusemix_lite.retrieval import recall_at_k
-from fusemix_lite.store import PairedLatents
+from fusemix_lite.pairs import PairedLatents
 
 
 def test_none_is_identity_and_unknown_kind_fails():

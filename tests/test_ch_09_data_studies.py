@@ -36,7 +36,9 @@ def test_data_studies_executes(book_home, tmp_path):
         assert row["n_seeds"] == 3
         expected = expected_verdict(low, high)
         assert row["verdict"] == v[f"{name}_verdict_word"] == expected, name
-        assert v[f"scoreboard_{name}"].startswith(expected + " (")
+        board_sentence = v[f"scoreboard_{name}"]    # studies.decide's sentence, as chapter 10's
+        assert board_sentence.startswith(f"**{expected}**"), (name, board_sentence)
+        assert f"{diff:+.1f} points" in board_sentence and f"{low:+.1f} to {high:+.1f}" in board_sentence
         sentence = v[f"{name}_verdict"]
         heading = {"reproduced": "**Reproduced.**", "not reproduced": "**Not reproduced",
                    "no detectable difference": "**No detectable difference.**"}[expected]

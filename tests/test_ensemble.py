@@ -6,9 +6,9 @@ import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.ensemble import EnsembleFusionModel, train_ensemble
-from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, train
 from fusemix_lite.evaluate import evaluate
+from fusemix_lite.pairs import PairedLatents
+from fusemix_lite.train import TrainConfig, train
 
 from test_train import DA, DB, _problem
 
@@ -72,7 +72,7 @@ def test_member_on_its_own_subset_equals_the_single_run_on_that_subset():
     res = train_ensemble(cfg_a, cfg_b, [7, 8], tr, None, _tc(epochs=2), subsets=subsets)
     for e, seed in enumerate([7, 8]):
         sub = subsets[e]
-        part = PairedLatents(tr.items, tr.texts[sub], tr.caption_item[sub], split="train")
+        part = tr.take_captions(sub, split="train")   # member e trains on these captions of tr
         single = FusionModel(cfg_a, cfg_b, seed=seed)
         train(single, part, None, _tc(epochs=2, seed=seed))
         _close(res.models[e], single)

@@ -23,7 +23,8 @@ from fusemix_lite.data.format import Item, PairedDataset
 from fusemix_lite.encoders.hub import Dinov2Encoder, HFTextEncoder
 from fusemix_lite.encoders.whisper import WhisperEncoder
 from fusemix_lite.extract import extract, main
-from fusemix_lite.store import LatentStore, StoreKey, load_pairs
+from fusemix_lite.pairs import load_pairs
+from fusemix_lite.store import LatentStore, StoreKey
 
 N = 12
 ROOT = Path(__file__).resolve().parents[1]

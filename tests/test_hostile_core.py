@@ -29,7 +29,8 @@ from fusemix_lite.fusemix import fusemix, sample_lambda
 from fusemix_lite.generator import FlowUNet, GeneratorConfig, load_generator, save_generator
 from fusemix_lite.loss import clip_loss
 from fusemix_lite.retrieval import recall_at_k
-from fusemix_lite.store import LatentStore, PairedLatents, StoreKey
+from fusemix_lite.pairs import PairedLatents
+from fusemix_lite.store import LatentStore, StoreKey
 from fusemix_lite.train import TrainConfig, _check_resume, _load_last, load_weights, param_groups, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,7 +9,8 @@ import torch
 
 import fusemix_lite
 from fusemix_lite.errors import StoreCorruptError, StoreMismatchError
-from fusemix_lite.store import LatentStore, Latents, PairedLatents, StoreKey, load_pairs, to_device
+from fusemix_lite.pairs import PairedLatents, load_pairs, to_device
+from fusemix_lite.store import LatentStore, Latents, StoreKey
 
 MANIFEST = {"weights_hash": "w123", "preprocessing": {"resize": 224}, "data_manifest_hash": "d456"}
 KEY = StoreKey("toy", "train", "image", "enc-a")

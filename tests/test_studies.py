@@ -271,7 +271,7 @@ def test_run_arms_is_matched_across_arms():
     from test_train import DA, DB, _problem
 
     from fusemix_lite.adapters import AdapterConfig
-    from fusemix_lite.store import PairedLatents
+    from fusemix_lite.pairs import PairedLatents
     from fusemix_lite.studies import run_arms
     from fusemix_lite.train import TrainConfig
 

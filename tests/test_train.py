@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fusemix_lite.adapters import AdapterConfig, FusionModel
-from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, load_weights, lr_at, param_groups, run_folder, train
 from fusemix_lite.evaluate import evaluate
+from fusemix_lite.pairs import PairedLatents
+from fusemix_lite.train import TrainConfig, load_weights, lr_at, param_groups, run_folder, train
 
 DA, DB = 24, 16
 

@@ -26,21 +26,13 @@ import numpy as np
 import torch
 
 from .. import files
+from ..pairs import resolve_device  # the library's one rule for device="auto"
 
 MODALITIES = ("image", "text", "audio")
 
 # ImageNet statistics (torchvision, DINOv2, MobileNetV2).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to ``torch.device``."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
