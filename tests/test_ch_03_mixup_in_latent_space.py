@@ -46,6 +46,10 @@ def test_mixup_in_latent_space_executes(book_home, tmp_path):
     assert len({mp["i"], mp["j"], mp["k"]}) == 3
     # exercises
     assert v["exercise_1"]["permute"] == 2 * v["exercise_1"]["halves"]
+    # about one clean row (a fixed point of the permutation) per batch, whatever its size; each latent in ~2 mixtures
+    for b, c in v["exercise_1"]["clean_rows"].items():
+        assert 0.8 < c < 1.2, (b, c)
+        assert v["exercise_1"]["mixtures_per_latent"][b] == pytest.approx(2 - c / int(b), abs=1e-6)
     assert abs(v["exercise_2"]["exact"] - 0.673) < 0.01
     assert abs(v["exercise_2"]["exact"] - v["exercise_2"]["sampled"]) < 0.04
     assert v["exercise_3"]["clean"] > v["inbatch_chance"] and v["exercise_3"]["mixed_0.5"] > v["inbatch_chance"]

@@ -32,6 +32,10 @@ def test_training_adapters_executes(book_home, tmp_path):
     # exercises
     assert v["exercise_1"]["formula"] == v["exercise_1"]["counted"] == 8 * 1536**2 + 7 * 1536
     assert abs(v["exercise_2"]["loss"] - v["exercise_2"]["log_b"]) < 0.3
+    # a sharp temperature makes random pairs score worse than log B (confidently wrong)
+    e2 = v["exercise_2"]
+    assert e2["loss_tau007"] > e2["loss"] and e2["loss_tau007"] > e2["log_b"] + 0.5
+    assert 0 < e2["fresh_cos_sd"] and 0 < e2["random_cos_sd"]
     assert 1.0 < v["exercise_3"] < 4.0
     # the schedule: warm-up is 5 % of the run, never more than a quarter (the paper's 100 steps would
     # be far more here, and train refuses them exactly when they pass a quarter)

@@ -76,3 +76,16 @@ def test_training_ablations_executes(book_home, tmp_path):
     assert 0 < e3["relative_image"] and 0 < e3["relative_text"]
     assert e3["low"] <= e3["difference"] <= e3["high"]
     assert e3["verdict"] == expected_verdict(e3["low"], e3["high"])
+    # exercise 1's check, 4's decomposition and 5's own paired test: each verdict is its interval's
+    e1c = v["exercise_1_check"]
+    assert e1c["alpha"] == 0.2 and e1c["verdict"] == expected_verdict(e1c["low"], e1c["high"])
+    e4 = v["exercise_4"]
+    assert e4["total"]["difference"] == pytest.approx(e4["updates"]["difference"] + e4["batch"]["difference"], abs=1e-9)
+    for part in e4.values():
+        assert part["low"] <= part["difference"] <= part["high"]
+        assert part["verdict"] == expected_verdict(part["low"], part["high"])
+    row = next(r for r in board if r["claim"].endswith("at equal steps"))
+    assert e4["total"]["difference"] == pytest.approx(row["difference"], abs=1e-9)  # the primary comparison itself
+    e5 = v["exercise_5"]
+    assert e5["low"] <= e5["difference"] <= e5["high"] and e5["verdict"] == expected_verdict(e5["low"], e5["high"])
+    assert chance / 2 < e5["halves_r1"] <= 100

@@ -38,6 +38,11 @@ def test_going_full_scale_executes(book_home, tmp_path):
     assert any("full training run" in s for s in v["skipped"])
     # exercises
     assert v["exercise_1"] == pytest.approx((1000 * 1536 + 5000 * 1024) * 4 / 1e6)
+    e1 = v["exercise_1_budget"]   # the sentence's facts, from the chapter's own budget table
+    bf16_row = v["budget_table"][2]
+    assert e1["bf16_peak_gb"] == pytest.approx(bf16_row["peak, lower bound (GB)"])
+    assert e1["fits_32gb"] == (bf16_row["peak, lower bound (GB)"] < 32)
+    assert e1["largest_part"] == "latents on GPU (GB)" and 0.5 < e1["share"] < 1
     assert 50e6 < v["exercise_2"] < v["paper_params_M"] * 1e6
     assert v["exercise_3"]["steps_per_epoch"] == 566435 // 40960
     assert v["exercise_3"]["total_steps"] == (566435 // 40960) * 500
