@@ -10,6 +10,8 @@ SCENE_PARAMS = dict(n_train=300, n_test=100, gen_steps=60, clf_epochs=15, sample
 @pytest.mark.slow
 def test_audio_to_image_executes(book_home, tmp_path):
     # part a first, as in the book: part b must find its generator and judge in the cache
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     run_chapter("08a_text_to_image", tmp_path / "a", **SCENE_PARAMS)
     v = run_chapter("08b_audio_to_image", tmp_path / "b", **SCENE_PARAMS, **SMALL_AUDIO, epochs=20, n_seeds=2)
     assert v["generator_cached"] is True and v["judge_cached"] is True
