@@ -22,7 +22,7 @@ def install_url() -> str:
     import nbformat
 
     urls = set()
-    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "code")
         found = PIP_LINE.findall(cell.source)

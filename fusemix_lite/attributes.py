@@ -31,6 +31,7 @@ __all__ = [
     "scene_labels",
     "save_attribute_classifier",
     "load_attribute_classifier",
+    "cached_attribute_classifier",
 ]
 
 CONFIG_FILE = "attributes.json"
@@ -309,3 +310,33 @@ def load_attribute_classifier(folder: str | Path) -> AttributeNet:
             raise CheckpointError(f"{path}: fields 'config'/'classes' do not make a classifier ({e})") from e
 
     return load_checkpoint(folder, WEIGHTS_FILE, CONFIG_FILE, build)[0].eval()
+
+
+def cached_attribute_classifier(
+    images: Tensor,
+    labels: Mapping[str, Tensor],
+    classes: Mapping[str, Sequence[str]],
+    cfg: AttributeConfig,
+    root: str | Path,
+) -> tuple[AttributeNet, Path, bool]:
+    """Train a judge once and reuse it: ``root/judge-<key>/`` holds the checkpoint.
+
+    The key hashes the config, the class names and the training images and labels, so other data
+    or another config train a new judge, and a second chapter (or a rebuild) loads the first
+    one's. Returns (model, folder, loaded_from_cache). Introduced in chapter 8a.
+    """
+    import hashlib
+
+    from .checkpoint import tensors_sha256
+
+    names = sorted(labels)
+    key = json.dumps({"config": asdict(cfg), "classes": {k: list(classes[k]) for k in names},
+                      "data": tensors_sha256(images, *(labels[k] for k in names))}, sort_keys=True)
+    folder = Path(root) / f"judge-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if (folder / WEIGHTS_FILE).exists() and (folder / CONFIG_FILE).exists():
+        model = load_attribute_classifier(folder)
+        if model.cfg == cfg and model.classes == {k: list(classes[k]) for k in labels}:
+            return model, folder, True
+    model, _ = train_attribute_classifier(images, labels, classes, cfg)
+    save_attribute_classifier(model, folder)
+    return model, folder, False

@@ -38,6 +38,7 @@ __all__ = [
     "load_images",
     "cached_generator",
     "condition_aligner",
+    "caption_conditions",
 ]
 
 CONFIG_FILE = "generator.json"
@@ -532,3 +533,16 @@ def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise:
     if not standardise:
         space.norm = nn.Identity()
     return bind(replace(AdapterConfig.cpu(in_dim), out_dim=cond_dim, width=width), space)
+
+
+def caption_conditions(dataset, split: str, text_encoder: str, store) -> tuple[Tensor, Tensor, list[str]]:
+    """The conditions of a split from the latent store: (caption latents [M, D], the image of each
+    caption [M], the captions). Extracted once; later calls (and chapters) hit the cache.
+    Introduced in chapter 8a."""
+    import numpy as np
+
+    from .extract import extract
+
+    lat = extract(dataset, split, "text", text_encoder, store)
+    return (torch.from_numpy(np.array(lat.array)), torch.from_numpy(np.array(lat.item_index)).long(),
+            list(lat.manifest["captions"]))

@@ -292,7 +292,7 @@ def instructor_page(root: str | Path) -> str:
            "and *written* when the answer is a text in a dropdown. **Checked** means the chapter's test "
            "(`tests/test_ch_*.py`) asserts on that answer every time the book is tested, so the "
            "published solution cannot silently go wrong.", ""]
-    for path in sorted((root / "book").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((root / "book").glob("[0-9][0-9]*.ipynb")):
         ov = chapter_overview(path, root / "tests" / f"test_ch_{path.stem}.py")
         if not ov["exercises"]:
             continue
@@ -336,3 +336,27 @@ if __name__ == "__main__":  # python -m fusemix_lite.notebook {student-edition,i
     else:
         Path(args.out).write_text(instructor_page(args.root))
         print("wrote", args.out)
+
+
+def show_images(rows, row_titles, col_titles=None, path=None, scale: float = 1.1):
+    """A grid of images in [0, 1], one row per tensor [N, 3, H, W], with a title per row (and per
+    column, optionally); saved to ``path`` when given. Introduced in chapter 8a."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * len(rows) + 0.4), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n):
+            ax = axes[i, j]
+            ax.axis("off")
+            if j < len(row):
+                ax.imshow(row[j].permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
+            if j == 0:
+                ax.text(-0.1, 0.5, row_titles[i], transform=ax.transAxes, ha="right", va="center", fontsize=9)
+            if col_titles and i == 0 and j < len(col_titles):
+                ax.set_title(col_titles[j], fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.show()
+    return fig

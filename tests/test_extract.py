@@ -388,3 +388,13 @@ def test_generated_scene_worlds_coexist(tmp_path, store, image_encoder, text_enc
         assert other[split].captions != first[split].captions
     counts = ex.extraction_counts(store)
     assert len(counts) == 8 and set(counts.values()) == {1}, "2 worlds x 2 splits x 2 modalities, each once"
+
+
+def test_caption_conditions_are_the_stored_caption_latents(ds, store, text_encoder):
+    from fusemix_lite.generator import caption_conditions
+
+    lat = run(ds, "text", text_encoder, store)
+    cond, item, caps = caption_conditions(ds, "train", text_encoder, store)
+    assert torch.equal(cond, torch.from_numpy(np.array(lat.array))) and cond.dtype == torch.float32
+    assert torch.equal(item, torch.from_numpy(np.array(lat.item_index)).long())
+    assert caps == ds.split("train").captions()[0]

@@ -380,3 +380,33 @@ def test_unclip_offline_refuses_a_missing_pipeline_quickly(monkeypatch, tmp_path
     with pytest.raises(OfflineError, match="full profile"):
         load_unclip("stable-unclip-l", device="cpu", cache_dir=str(tmp_path))
     assert time.perf_counter() - t0 < 30
+
+
+def test_cached_attribute_classifier_trains_once_per_config_and_data(tmp_path):
+    from fusemix_lite.attributes import cached_attribute_classifier
+
+    imgs, colour, shape = _blobs(40, seed=2)
+    labels = {"colour": colour, "shape": shape}
+    classes = {"colour": list(PALETTE), "shape": ["square", "circle"]}
+    cfg = AttributeConfig(image_size=16, channels=8, epochs=1, batch_size=16)
+    m1, f1, hit1 = cached_attribute_classifier(imgs, labels, classes, cfg, tmp_path)
+    m2, f2, hit2 = cached_attribute_classifier(imgs, labels, classes, cfg, tmp_path)
+    assert (hit1, hit2) == (False, True) and f1 == f2
+    assert all(torch.equal(a, b) for a, b in zip(predict(m1, imgs).values(), predict(m2, imgs).values()))
+    # other labels, other config: another judge
+    _, f3, hit3 = cached_attribute_classifier(imgs, {"colour": colour.flip(0), "shape": shape}, classes, cfg, tmp_path)
+    _, f4, hit4 = cached_attribute_classifier(imgs, labels, classes, AttributeConfig(image_size=16, channels=8,
+                                                                                      epochs=2, batch_size=16), tmp_path)
+    assert not hit3 and not hit4 and len({f1, f3, f4}) == 3
+
+
+def test_show_images_draws_one_axis_per_image_and_saves(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fusemix_lite.notebook import show_images
+
+    fig = show_images([torch.rand(3, 3, 8, 8), torch.rand(2, 3, 8, 8)], ["a", "b"], ["x", "y", "z"],
+                      path=tmp_path / "grid.png")
+    assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5
+    assert (tmp_path / "grid.png").stat().st_size > 500

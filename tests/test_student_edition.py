@@ -47,7 +47,7 @@ def edition(tmp_path_factory):
 
 def test_every_chapter_is_written_without_solutions(edition):
     out, written = edition
-    chapters = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    chapters = sorted((ROOT / "book").glob("[0-9][0-9]*.ipynb"))
     assert [p.name for p in written] == [p.name for p in chapters]
     for path in written:
         nb = nbformat.read(path, as_version=4)
@@ -109,7 +109,7 @@ def test_instructor_page_is_current():
     page = (ROOT / "book" / "instructor.md").read_text()
     assert page == instructor_page(ROOT), (
         "book/instructor.md is stale: run `python -m fusemix_lite.notebook instructor-page book/instructor.md`")
-    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]*.ipynb")):
         if path.stem != "00_preface":
             assert f"`book/{path.name}`" in page, path.name
     assert "| yes |" in page  # some answers are checked by the chapter tests
@@ -126,7 +126,7 @@ def test_checked_means_the_chapter_test_reads_the_answer():
 
 
 @pytest.mark.parametrize("stem", ["01_encoders_and_data", "02_latent_extraction", "07_audio_meets_text",
-                                  "08_audio_to_image", "11_going_full_scale"])
+                                  "08a_text_to_image", "08b_audio_to_image", "11_going_full_scale"])
 def test_questionnaire_and_references(stem):
     """Fastbook-style: 5 to 8 questions at the end of the chapter, and a references section."""
     from fusemix_lite.notebook import chapter_overview
@@ -146,7 +146,7 @@ def test_questionnaire_and_references(stem):
 def test_nothing_after_the_solutions_needs_them():
     """The student edition runs without the solution cells: after the first solution, only the
     closing cell (provenance box, results.save) may run, so nothing can depend on a solution."""
-    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         first = next((i for i, c in enumerate(nb.cells) if is_solution_cell(c)), None)
         if first is None:
