@@ -10,6 +10,7 @@ Introduced in chapter 8.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -21,6 +21,7 @@ import json
 import math
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def train_step(model, opt, data, idx, lr: float, cfg: TrainConfig, gens: dict) -
     loss. This is the whole step: :func:`train` adds the schedule, evaluation and checkpoints around
     it. Introduced in chapter 4."""
     x, y = augmented_batch(*data, idx, cfg, gens)                     # FuseMix (chapter 3)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext():
         a, b = model.encode_a(x), model.encode_b(y)                   # the adapters, normalised
         loss = clip_loss(a, b, model.temperature())                   # symmetric InfoNCE
     opt.zero_grad(set_to_none=True)

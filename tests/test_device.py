@@ -17,8 +17,9 @@ from fake_device import DEVICE, FakeDeviceTensor, fake_accelerator
 from fusemix_lite.adapters import AdapterConfig, FusionModel
 from fusemix_lite.ensemble import train_ensemble
 from fusemix_lite.generator import condition_aligner
-from fusemix_lite.store import PairedLatents
-from fusemix_lite.train import TrainConfig, embed, evaluate, train
+from fusemix_lite.evaluate import embed, evaluate
+from fusemix_lite.pairs import PairedLatents
+from fusemix_lite.train import TrainConfig, train
 
 D_A, D_B = 12, 10
 pytestmark = pytest.mark.usefixtures("one_thread")  # every op goes through Python: threads only cost here
