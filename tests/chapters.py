@@ -8,6 +8,7 @@ the book.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -47,3 +48,27 @@ def widget_views(tmp_path: Path, stem: str, marker: str) -> int:
     nb = nbformat.read(str(tmp_path / f"{stem}.ipynb"), as_version=4)
     return sum(WIDGET_MIME in out.get("data", {}) for cell in nb.cells
                if cell.cell_type == "code" and marker in cell.source for out in cell.get("outputs", []))
+
+
+GLUE_REF = re.compile(r"\{glue(?::\w+)?\}`([^`]+?)(?::[^`:]*)?`")
+NAN_WORD = re.compile(r"\bnan\b", re.IGNORECASE)
+
+
+def check_glued_prose(stem: str, values: dict) -> set[str]:
+    """Every value that ``book/<stem>.ipynb``'s Markdown cites (``{glue:text}`name:.1f` ``,
+    ``{glue:md}`name` ``) was glued by the run, no cited number is NaN and no cited text says
+    "nan" (a section whose data is missing must say so in words). Returns the cited names."""
+    import math
+
+    import nbformat
+
+    nb = nbformat.read(str(BOOK / f"{stem}.ipynb"), as_version=4)
+    cited = {m for c in nb.cells if c.cell_type == "markdown" for m in GLUE_REF.findall(c.source)
+             if "::" not in m}  # cross-document glue belongs to the other chapter
+    missing = sorted(cited - set(values))
+    assert not missing, f"{stem} cites glue it did not set: {missing}"
+    for name in cited:
+        v = values[name]
+        assert not (isinstance(v, float) and math.isnan(v)), f"{stem}: glued {name} is NaN"
+        assert not (isinstance(v, str) and NAN_WORD.search(v)), f"{stem}: glued {name} says nan: {v!r}"
+    return cited

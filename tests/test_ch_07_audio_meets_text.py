@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from chapters import SMALL_AUDIO, run_chapter
+from chapters import SMALL_AUDIO, check_glued_prose, run_chapter
+
+INSTALL = "python -m fusemix_lite.data.install"
 
 
 @pytest.mark.slow
@@ -21,10 +23,17 @@ def test_audio_meets_text_executes(book_home, tmp_path):
         assert v[f"{name}_t2a_r1"] > 2 * chance, name
     if v["have_spoken"]:  # Whisper hears the words: spoken captions are easy
         assert v["spoken_t2a_r1"] > 20
+        assert f"audio-to-text R@1 is {v['spoken_a2t_r1']:.1f} %" in v["spoken_paragraph"]
+    check_glued_prose("07_audio_meets_text", v)
     # exercise 2: a 10 s window gives nearly the 30 s latents
     assert 0.9 < v["exercise_2"]["mean_cos_10s_vs_30s"] <= 1.0 + 1e-6
     if v["tuxpaint_present"]:
         assert v["tux_n_sounds"] > 100
+        assert f"Only {v['tux_n_sounds']} of the {v['tux_n_stamps']} stamps" in v["tux_count"]
+        assert f"for {v['tux_i2t_r1']:.1f} % of the sound stamps' images" in v["tux_i2t_paragraph"]
+        fold = v["tux_fold_paragraph"]
+        assert f"at rank 1 {v['s2c_r1']:.1f} % of the time, and its *image* {v['s2i_r1']:.1f} %" in fold
+        assert f"chance R@1 is {v['fold_chance']:.1f} %" in fold and f"reaches {v['syn_s2c_r1']:.1f} %" in fold
         # sounds bound to the frozen caption adapter find their captions and images above chance
         assert v["s2c_r1"] > 2 * v["fold_chance"]
         assert v["s2i_r1"] > v["fold_chance"]
@@ -43,3 +52,19 @@ def test_audio_meets_text_executes(book_home, tmp_path):
         assert v["exercise_3"]["s2c_R@1_all"] <= v["exercise_3"]["s2c_R@1_fold"] + 0.05 + 1e-6
         assert v["exercise_3"]["s2c_R@1_fold"] == pytest.approx(v["s2c_r1"])
         assert v["exercise_1"]["bound_s2i_R@1"] == pytest.approx(v["s2i_r1"])
+
+
+@pytest.mark.slow
+def test_audio_meets_text_without_the_debian_data(tmp_path, monkeypatch):
+    """A fresh machine without Tux Paint and espeak-ng (an empty Debian root, an empty
+    FUSEMIX_HOME): the chapter runs, says what is missing and how to install it, and its prose
+    cites no NaN."""
+    monkeypatch.setenv("FUSEMIX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FUSEMIX_DEBIAN_ROOT", str(tmp_path / "no-debian-data"))
+    (tmp_path / "no-debian-data").mkdir()
+    v = run_chapter("07_audio_meets_text", tmp_path, epochs=20, n_folds=4, **SMALL_AUDIO)
+    assert v["have_spoken"] is False and v["tuxpaint_present"] is False
+    assert v["sounds_a2t_r1"] > 2 * v["sounds_chance"]  # the part that needs no Debian data still runs
+    cited = check_glued_prose("07_audio_meets_text", v)
+    for name in ("spoken_paragraph", "tux_count", "tux_i2t_paragraph", "tux_fold_paragraph"):
+        assert name in cited and INSTALL in v[name] and "not installed" in v[name], name

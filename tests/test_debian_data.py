@@ -211,6 +211,26 @@ def test_find_package_file_default_search(tmp_path, monkeypatch):
         debian.find_package_file("no-such-package")
 
 
+def test_debian_root_variable_hides_or_points_at_the_data(tmp_path, monkeypatch):
+    """``$FUSEMIX_DEBIAN_ROOT`` replaces ``/`` (and the unpack folder): a chapter test points it at
+    an empty folder to run as a machine without the data, espeak-ng included."""
+    from fusemix_lite.data import spoken
+
+    monkeypatch.setenv(debian.ROOT_ENV, str(tmp_path))
+    with pytest.raises(MissingDataError, match="fusemix_lite.data.install"):
+        debian.find_package_file(tuxpaint.PACKAGE)
+    with pytest.raises(MissingDataError, match="fusemix_lite.data.install"):
+        spoken.espeak_executable()
+    stamps = tmp_path / "usr/share/tuxpaint/stamps"
+    stamps.mkdir(parents=True)
+    assert debian.find_package_file(tuxpaint.PACKAGE) == stamps
+    fake_espeak = tmp_path / "usr/bin/espeak-ng"
+    fake_espeak.parent.mkdir(parents=True)
+    fake_espeak.write_text("#!/bin/sh\n")
+    fake_espeak.chmod(0o755)
+    assert spoken.espeak_executable() == str(fake_espeak)
+
+
 def test_build_refuses_a_foreign_folder(tmp_path):
     src = make_tuxpaint(tmp_path / "src", per_category=1)
     (tmp_path / "mine").mkdir()

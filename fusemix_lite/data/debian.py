@@ -41,9 +41,16 @@ def unpack_dir() -> Path:
     return data_dir() / "debian"
 
 
+ROOT_ENV = "FUSEMIX_DEBIAN_ROOT"
+
+
 def prefixes(package: str, source: str | Path | None = None) -> list[Path]:
     """The prefixes searched for ``package``: ``source`` and ``source/<package>`` if given (a tree
-    like ``/``, or a ``--dest`` folder of the script), else ``/`` and ``unpack_dir()/<package>``."""
+    like ``/``, or a ``--dest`` folder of the script), else ``/`` and ``unpack_dir()/<package>``.
+    ``$FUSEMIX_DEBIAN_ROOT``, when set, is the default ``source`` (the tests point it at an empty
+    folder to run a chapter as a machine without the data would)."""
+    if source is None and os.environ.get(ROOT_ENV):
+        source = os.environ[ROOT_ENV]
     if source is not None:
         return [Path(source), Path(source) / package]
     return [Path("/"), unpack_dir() / package]

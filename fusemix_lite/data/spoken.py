@@ -8,6 +8,7 @@ scene. :func:`speak` speaks any text to a file (used by the audio chapters). Int
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field, fields
@@ -18,7 +19,7 @@ import numpy as np
 from scipy import signal
 
 from ..errors import MissingDataError
-from . import scenes
+from . import debian, scenes
 from .captions import build_or_load, distinct, item_rng, make_config, pick, thread_map
 from .format import Item, PairedDataset
 from .sounds import write_wav
@@ -32,11 +33,12 @@ VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+f5", "+m1", "+m2", "+m3", "+m4", "
 
 def espeak_executable() -> str:
     """Path of ``espeak-ng``, or a :class:`MissingDataError` that says how to install it."""
-    exe = shutil.which(ESPEAK)
+    root = os.environ.get(debian.ROOT_ENV)  # a Debian root other than / (tests): look there only
+    exe = shutil.which(ESPEAK, path=os.pathsep.join(str(Path(root, d)) for d in ("usr/bin", "bin")) if root else None)
     if exe is None:
         raise MissingDataError(
-            "espeak-ng was not found: install espeak-ng (apt-get install espeak-ng; on Colab "
-            "!apt-get install -y espeak-ng). The spoken dataset and the audio chapters 7-8 need it.")
+            f"espeak-ng was not found: install it with `{debian.GET_COMMAND}` as root (Colab, Docker) or "
+            "`sudo apt-get install espeak-ng`. The spoken dataset and the audio chapters 7-8 need it.")
     return exe
 
 
