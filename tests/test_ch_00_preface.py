@@ -11,7 +11,8 @@ def test_preface_executes(book_home, tmp_path):
 
 def test_scoreboard_pastes_only_findings_the_chapters_record():
     """Every row of the preface's scoreboard pastes sb_<key>_* from a chapter that records that
-    finding with glue_finding (whose values and verdicts the chapter's own test checks)."""
+    finding with glue_finding, directly or through studies.decide (whose values and verdicts the
+    chapter's own test checks)."""
     import re
 
     import nbformat
@@ -26,4 +27,5 @@ def test_scoreboard_pastes_only_findings_the_chapters_record():
         assert {part for d, k, part in refs if (d, k) == (doc, key)} == {"diff", "low", "high", "n", "verdict"}
         src = "\n".join(c.source for c in nbformat.read(BOOK / f"{doc}.ipynb", as_version=4).cells
                         if c.cell_type == "code")
-        assert "glue_finding(" in src and f'"{key}"' in src, f"{doc} does not record finding {key!r}"
+        records = "glue_finding(" in src or "decide(results," in src
+        assert records and f'"{key}"' in src, f"{doc} does not record finding {key!r}"
