@@ -27,5 +27,5 @@ def test_scoreboard_pastes_only_findings_the_chapters_record():
         assert {part for d, k, part in refs if (d, k) == (doc, key)} == {"diff", "low", "high", "n", "verdict"}
         src = "\n".join(c.source for c in nbformat.read(BOOK / f"{doc}.ipynb", as_version=4).cells
                         if c.cell_type == "code")
-        records = "glue_finding(" in src or "decide(" in src
+        records = "glue_finding(" in src or "decide(results," in src
         assert records and f'"{key}"' in src, f"{doc} does not record finding {key!r}"
