@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from chapters import run_chapter
+from chapters import check_glued_prose, run_chapter
 
 PARAMS = dict(n_train=300, n_test=100, gen_steps=60, clf_epochs=15, sample_steps=6)
 
@@ -10,6 +10,7 @@ PARAMS = dict(n_train=300, n_test=100, gen_steps=60, clf_epochs=15, sample_steps
 @pytest.mark.slow
 def test_text_to_image_executes(book_home, tmp_path):
     v = run_chapter("08a_text_to_image", tmp_path, **PARAMS)
+    check_glued_prose("08a_text_to_image", v)  # every number the prose cites was glued by this part
     # the generator trains (its loss falls), is cached, and a fixed seed gives the same samples
     assert v["loss_last"] < 0.8 * v["loss_first"]
     assert v["second_call_cached"] is True

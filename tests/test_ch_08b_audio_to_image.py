@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from chapters import SMALL_AUDIO, run_chapter
+from chapters import check_glued_prose, SMALL_AUDIO, run_chapter
 
 SCENE_PARAMS = dict(n_train=300, n_test=100, gen_steps=60, clf_epochs=15, sample_steps=6)
 
@@ -15,6 +15,7 @@ def test_audio_to_image_executes(book_home, tmp_path):
     run_chapter("08a_text_to_image", tmp_path / "a", **SCENE_PARAMS)
     v = run_chapter("08b_audio_to_image", tmp_path / "b", **SCENE_PARAMS, **SMALL_AUDIO, epochs=20, n_seeds=2)
     assert v["generator_cached"] is True and v["judge_cached"] is True
+    check_glued_prose("08b_audio_to_image", v)  # every number the prose cites was glued by this part
     # only the audio adapter learns; the text side is the generator's conditioning space, frozen
     assert v["aligner_trainable"] > 0 and v["aligner_frozen_trainable"] == 0
     # retrieval check: aligned clips land nearer their own caption latent than the others
