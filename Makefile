@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup system data test test-fast book book-student clean-book bench colab-venv test-colab
+.PHONY: setup system data test test-fast book book-student clean-book bench colab-venv test-colab check-pages
 
 setup: $(STAMP) system data
 
@@ -62,6 +62,11 @@ test-fast: $(STAMP)
 book: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python -m fusemix_lite.extract --counts
+
+# After `make book`: what a reader would see wrong on the built pages (tests/built_pages.py); with
+# SHOTS=dir also a full-page screenshot of each (needs playwright and Debian's chromium; kept out of git).
+check-pages:
+	$(BIN)/python tests/built_pages.py _build/html $(if $(SHOTS),--shots $(SHOTS))
 
 # The solutions (hidden "# Solution" cells and {admonition} Solution blocks) are stripped from a
 # copy of the sources, and the copy is built the same way as the book.

@@ -148,3 +148,41 @@ def test_requirements_is_the_book_extra():
     lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
              if ln.strip() and not ln.lstrip().startswith("#")]
     assert lines == ["-e .[book]"], "requirements.txt is the book extra, one list, not two that drift"
+
+
+COLD = ROOT / "benchmarks" / "cold_chapters.json"
+COLD_NOTE = "Measured alone in a fresh runtime"
+
+
+def _cold_bench():
+    """benchmarks/bench_cold_chapters.py as a module (it writes the notes this test reads)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_cold_chapters", ROOT / "benchmarks" / "bench_cold_chapters.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+minutes_seconds = _cold_bench().minutes_seconds
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_run_time_note_gives_the_measured_cold_time(path):
+    """Each chapter's run-time note cites its cold time alone, as benchmarks/bench_cold_chapters.py
+    measured it (benchmarks/cold_chapters.json), so the two cannot drift apart (#19)."""
+    rows = {r["chapter"]: r for r in __import__("json").loads(COLD.read_text())["rows"]}
+    row = rows.get(path.name)
+    assert row is not None and row["ok"], f"{path.name} has no successful cold run in {COLD.name}"
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert COLD_NOTE in text, f"{path.name}: its run-time note lacks '{COLD_NOTE} ...'"
+    note = text[text.index(COLD_NOTE):][:300]
+    assert f"**{minutes_seconds(row['seconds'])}**" in note, (
+        f"{path.name}: the note should cite **{minutes_seconds(row['seconds'])}** from {COLD.name}: {note!r}")
+
+
+def test_minutes_seconds():
+    assert minutes_seconds(42.4) == "42 s"
+    assert minutes_seconds(59.6) == "1 min 00 s"
+    assert minutes_seconds(125.0) == "2 min 05 s"
