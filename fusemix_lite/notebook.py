@@ -339,8 +339,9 @@ if __name__ == "__main__":  # python -m fusemix_lite.notebook {student-edition,i
 
 
 def show_images(rows, row_titles, col_titles=None, path=None, scale: float = 1.1):
-    """A grid of images in [0, 1], one row per tensor [N, 3, H, W], with a title per row (and per
-    column, optionally); saved to ``path`` when given. Introduced in chapter 8a."""
+    """Show a grid of images in [0, 1], one row per tensor [N, 3, H, W], with a title per row (and
+    per column, optionally); saved to ``path`` when given. Returns None, so a cell that ends with it
+    shows the grid once (a returned figure would be displayed a second time). Introduced in chapter 8a."""
     import matplotlib.pyplot as plt
 
     n = max(len(r) for r in rows)
@@ -359,4 +360,3 @@ def show_images(rows, row_titles, col_titles=None, path=None, scale: float = 1.1
     if path is not None:
         fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.show()
-    return fig

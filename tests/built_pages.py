@@ -5,7 +5,7 @@
 
 The text checks (:func:`page_problems`, tested in ``test_built_pages.py``) look for what a reader
 would see and should not: a code cell ending in ``results.glue(...)`` that echoes a bare value
-into the page, "nan" or "+- 0.0" in the prose, a ``{glue`` role left unresolved, an image whose file
+into the page, a cell that shows the same figure twice, "nan" or "+- 0.0" in the prose, a ``{glue`` role left unresolved, an image whose file
 is missing. The screenshots need Chromium (Debian's ``chromium``) and the ``playwright`` package;
 they are for a person to look at and stay out of the repository.
 """
@@ -37,6 +37,9 @@ def page_problems(html: str, page: Path | None = None) -> list[str]:
         lines = [ln for ln in src.get_text().splitlines() if ln.strip()]
         if lines and GLUE_LAST_LINE.match(lines[-1]) and out.select("div.output.text_plain"):
             problems.append(f"cell {k}: ends in {lines[-1].strip()[:60]!r} and echoes its value into the page")
+        srcs = [img.get("src") for img in out.select("img[src]")]  # the builder names images by content hash
+        if len(srcs) != len(set(srcs)):
+            problems.append(f"cell {k}: shows the same figure twice (a function that displays it and returns it?)")
     prose = main.__copy__()
     for code in prose.select("div.cell, pre, code, div.highlight"):
         code.decompose()

@@ -49,3 +49,14 @@ def test_an_unresolved_glue_role_and_a_missing_image_are_found(tmp_path: Path):
     assert len(report["01_x.html"]) == 2
     assert any("{glue}" in p for p in report["01_x.html"])
     assert any("gone.png" in p for p in report["01_x.html"])
+
+
+def test_a_figure_shown_twice_is_found():
+    def figs(*names):
+        out = "".join(f'<div class="output text_png"><img src="../_images/{n}.png"></div>' for n in names)
+        return (f'<div class="cell docutils container"><div class="cell_input docutils container"><pre>show()</pre>'
+                f'</div><div class="cell_output docutils container">{out}</div></div>')
+
+    assert page_problems(page(figs("aa", "bb"))) == []          # two different figures
+    (problem,) = page_problems(page(figs("aa", "bb", "aa")))
+    assert "same figure twice" in problem

@@ -30,6 +30,7 @@ def test_audio_meets_text_executes(book_home, tmp_path):
     if v["tuxpaint_present"]:
         assert v["tux_n_sounds"] > 100
         assert f"Only {v['tux_n_sounds']} of the {v['tux_n_stamps']} stamps" in v["tux_count"]
+        assert v["tux_n_silent"] == 0 or f"{v['tux_n_silent']} more ship a sound file" in v["tux_count"]
         assert f"for {v['tux_i2t_r1']:.1f} % of the sound stamps' images" in v["tux_i2t_paragraph"]
         fold = v["tux_fold_paragraph"]
         assert f"at rank 1 {v['s2c_r1']:.1f} % of the time, and its *image* {v['s2i_r1']:.1f} %" in fold

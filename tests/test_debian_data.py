@@ -23,9 +23,9 @@ EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 
 
 # ---- fixture trees --------------------------------------------------------------------------
-def write_ogg(path: Path, seconds: float = 0.25, sr: int = 16000) -> None:
+def write_ogg(path: Path, seconds: float = 0.25, sr: int = 16000, amplitude: float = 0.2) -> None:
     t = np.arange(int(seconds * sr)) / sr
-    sf.write(path, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr, format="OGG", subtype="VORBIS")
+    sf.write(path, (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr, format="OGG", subtype="VORBIS")
 
 
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
@@ -49,6 +49,7 @@ def make_tuxpaint(prefix: Path, per_category: int = 10) -> Path:
     write_ogg(animals / "animals0.ogg")
     write_ogg(animals / "animals0_desc.ogg")
     write_ogg(animals / "animals0_desc_fr.ogg")  # a translation: ignored
+    write_ogg(animals / "animals2.ogg", amplitude=0.0)  # all zeros, as the package's iguana.ogg: no sound
     (animals / "animals1.txt").write_text("A animals number 0\n")  # same caption as animals0 but "."
     (animals / "mirror_only.png").write_bytes((animals / "animals0.png").read_bytes())  # no .txt
     food = stamps / "food/sub"
@@ -104,6 +105,13 @@ def emoji_prefix(tmp_path_factory) -> Path:
 
 
 # ---- tuxpaint -------------------------------------------------------------------------------
+def test_tuxpaint_older_version_is_rebuilt(tmp_path, monkeypatch):
+    src = make_tuxpaint(tmp_path / "src")
+    assert tuxpaint.build(tmp_path / "ds", source=src).info["version"] == tuxpaint.VERSION
+    monkeypatch.setattr(tuxpaint, "VERSION", tuxpaint.VERSION + 1)  # the next release of the converter
+    assert tuxpaint.build(tmp_path / "ds", source=src).info["version"] == tuxpaint.VERSION
+
+
 def test_tuxpaint_fixture_build(tmp_path):
     src = make_tuxpaint(tmp_path / "src")
     ds = tuxpaint.build(tmp_path / "ds", seed=0, source=src)
@@ -119,6 +127,8 @@ def test_tuxpaint_fixture_build(tmp_path):
     assert goat.meta["desc_audio"] == "audio/animals/sub/animals0_desc.ogg"
     assert goat.meta["sample_rate"] == 16000 and goat.meta["subcategory"] == "sub"
     assert sum(it.audio is not None for it in ds) == ds.info["n_with_audio"] == 1
+    assert ds.info["silent_sounds"] == ["animals/sub/animals2"]  # the stamp stays, its silent file does not
+    assert "animals/sub/animals2" in ids and not (ds.root / "audio/animals/sub/animals2.ogg").exists()
     food0 = next(it for it in ds if it.id == "food/sub/food0")
     assert food0.meta["source"] == "png"
     for it in ds:  # every image is an RGB PNG of the recorded size, transparent corner now white
@@ -413,6 +423,8 @@ def test_real_tuxpaint_and_emoji_builds(tmp_path):  # about a minute on 2 CPU co
     _require("tuxpaint-stamps-default", "fonts-noto-color-emoji")
     tp = tuxpaint.build(tmp_path / "tuxpaint")
     assert 900 <= len(tp) <= 1000 and 110 <= tp.info["n_with_audio"] <= 160
+    assert all(it.meta["peak"] > 0 for it in tp if it.audio)  # no all-zero file is kept as a sound
+    assert "animals/lizards/iguana" in tp.info["silent_sounds"] and len(tp.info["silent_sounds"]) < 10
     assert len(set(it.label for it in tp)) >= 14
     assert set(it.label for it in tp.split("train")) == set(it.label for it in tp)
     assert len(set(tuxpaint.caption_keys(tp).tolist())) < len(tp)  # captions repeat

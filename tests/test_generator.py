@@ -406,7 +406,12 @@ def test_show_images_draws_one_axis_per_image_and_saves(tmp_path):
     matplotlib.use("Agg")
     from fusemix_lite.notebook import show_images
 
-    fig = show_images([torch.rand(3, 3, 8, 8), torch.rand(2, 3, 8, 8)], ["a", "b"], ["x", "y", "z"],
-                      path=tmp_path / "grid.png")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    shown = show_images([torch.rand(3, 3, 8, 8), torch.rand(2, 3, 8, 8)], ["a", "b"], ["x", "y", "z"],
+                        path=tmp_path / "grid.png")
+    assert shown is None  # a cell ending in show_images(...) must not display the figure a second time
+    fig = plt.gcf()
     assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5
     assert (tmp_path / "grid.png").stat().st_size > 500

@@ -4,7 +4,9 @@ and for some a real sound effect.
 A stamp is ``stamps/<category>/.../<stem>.png`` or ``.svg``. Its caption is the first line of
 ``<stem>.txt`` (English; the other lines are translations, ``de.utf8=...``; the ``en_*`` ones are
 kept in ``meta["caption_variants"]``). ``<stem>.ogg`` is its sound effect (``Item.audio``);
-``<stem>_desc.ogg`` a spoken description (``meta["desc_audio"]``, not used as a pair). The label is
+``<stem>_desc.ogg`` a spoken description (``meta["desc_audio"]``, not used as a pair). A sound
+file whose samples are all zero (the package ships four: iguana, giraffe, wombat, rhea) is not a
+sound of its stamp: it is left out (``info["silent_sounds"]``), the stamp kept. The label is
 the top category (animals, food, ...). Transparent images are composited onto white and saved as
 RGB PNG at their own size (some are tiny: ``meta["size"]``). Where a stamp has both, the PNG is
 used; an SVG-only stamp is rendered with cairosvg (``svg="render"``) or left out (``svg="skip"``).
@@ -28,7 +30,7 @@ from .format import Item, PairedDataset
 NAME = "tuxpaint"
 PACKAGE = "tuxpaint-stamps-default"
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
-VERSION = 1
+VERSION = 2  # 2: silent sound files left out
 
 
 def on_white(img: Image.Image) -> Image.Image:
@@ -74,8 +76,9 @@ def find_stamps(stamps: Path) -> dict[str, Path]:
 def _sound_meta(path: Path) -> dict:
     import soundfile as sf
 
-    info = sf.info(str(path))
-    return {"sample_rate": info.samplerate, "duration": round(info.duration, 3), "channels": info.channels}
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return {"sample_rate": sr, "duration": round(len(data) / sr, 3), "channels": data.shape[1],
+            "peak": float(np.abs(data).max()) if data.size else 0.0}
 
 
 def build(root: str | Path | None = None, seed: int = 0, source: str | Path | None = None,
@@ -92,8 +95,8 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
         raise ValueError(f"svg must be 'render' or 'skip', got {svg!r}")
     root = Path(root) if root is not None else data_dir() / NAME
     fractions = dict(fractions or FRACTIONS)
-    if not rebuild and (root / "manifest.jsonl").exists():
-        ds = PairedDataset.load(root)
+    if not rebuild and (root / "manifest.jsonl").exists() and PairedDataset.load(root).info.get("version") == VERSION:
+        ds = PairedDataset.load(root)  # (an older version is rebuilt below)
         if ds.info.get("svg") != svg:
             raise ValueError(f"{root} was built with svg={ds.info.get('svg')!r}; "
                              "pass rebuild=True to change it")
@@ -101,6 +104,7 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
 
     stamps = debian.find_package_file(PACKAGE, source)
     no_caption: list[str] = []
+    silent_sounds: list[str] = []
     svg_left_out: dict[str, str] = {}
     with debian.staged_dir(root, NAME) as tmp:
         items = []
@@ -133,13 +137,17 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
             audio = None
             for suffix, field in (("", "audio"), ("_desc", "desc_audio")):
                 ogg = path.with_name(path.stem + suffix + ".ogg")
+                sound = _sound_meta(ogg) if ogg.exists() and field == "audio" else None
+                if sound is not None and sound["peak"] == 0.0:
+                    silent_sounds.append(key)
+                    continue
                 if ogg.exists():
                     rel = f"audio/{key}{suffix}.ogg"
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(ogg, tmp / rel)
                     if field == "audio":
                         audio = rel
-                        meta.update(_sound_meta(ogg))
+                        meta.update(sound)
                     else:
                         meta["desc_audio"] = rel
             items.append(Item(id=key, split="", captions=[caption], image=rel_img, audio=audio,
@@ -150,7 +158,7 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
                 "caption": "first line of <stem>.txt, stripped", "label": "top stamp category",
                 "background": "white (transparency composited)", "svg": svg,
                 "svg_renderer": "cairosvg, own size; a stamp with PNG and SVG uses the PNG",
-                "svg_left_out": svg_left_out, "no_caption": no_caption,
+                "svg_left_out": svg_left_out, "no_caption": no_caption, "silent_sounds": silent_sounds,
                 "audio": "<stem>.ogg sound effect; meta desc_audio = <stem>_desc.ogg spoken description",
                 "n_with_audio": sum(it.audio is not None for it in items), "version": VERSION}
         ds = debian.resplit(PairedDataset(NAME, tmp, items, info), seed, fractions)
