@@ -95,8 +95,8 @@ def build(root: str | Path | None = None, seed: int = 0, source: str | Path | No
         raise ValueError(f"svg must be 'render' or 'skip', got {svg!r}")
     root = Path(root) if root is not None else data_dir() / NAME
     fractions = dict(fractions or FRACTIONS)
-    if not rebuild and (root / "manifest.jsonl").exists() and PairedDataset.load(root).info.get("version") == VERSION:
-        ds = PairedDataset.load(root)  # (an older version is rebuilt below)
+    ds = PairedDataset.load(root) if not rebuild and (root / "manifest.jsonl").exists() else None
+    if ds is not None and ds.info.get("version") == VERSION:  # (an older version is rebuilt below)
         if ds.info.get("svg") != svg:
             raise ValueError(f"{root} was built with svg={ds.info.get('svg')!r}; "
                              "pass rebuild=True to change it")
