@@ -51,7 +51,8 @@ def run_cold(notebook: Path, workdir: Path) -> dict:
     return row
 
 
-NOTE = ("Measured alone in a fresh runtime (empty cache, default parameters, a quiet 2-core CPU; "
+NOTE_START = "Measured alone in a fresh runtime"
+NOTE = (NOTE_START + " (empty cache, default parameters, a quiet 2-core CPU; "
         "`benchmarks/bench_cold_chapters.py`): **{time}**.")
 
 
@@ -72,13 +73,13 @@ def write_notes(cold_json: Path) -> None:
         nb = nbformat.read(path, as_version=4)
         note = NOTE.format(time=minutes_seconds(row["seconds"]))
         for cell in nb.cells:
-            if cell.cell_type != "markdown" or not re.search(r"(Estimated run time|^Run time)", cell.source, re.M):
+            found = re.search(r"(Estimated run time|^Run time)", cell.source, re.M)
+            if cell.cell_type != "markdown" or not found:
                 continue
-            if NOTE[:30] in cell.source:  # an older measurement: replace its sentence
-                cell.source = re.sub(re.escape(NOTE[:30]) + r".*?\*\*[^*]+\*\*\.", note, cell.source, flags=re.S)
+            if NOTE_START in cell.source:  # an older measurement: replace its sentence
+                cell.source = re.sub(re.escape(NOTE_START) + r".*?\*\*[^*]+\*\*\.", note, cell.source, flags=re.S)
             else:  # a new paragraph right after the run-time paragraph
-                start = re.search(r"(Estimated run time|^Run time)", cell.source, re.M).start()
-                end = cell.source.find("\n\n", start)
+                end = cell.source.find("\n\n", found.start())
                 end = len(cell.source.rstrip("\n")) if end < 0 else end
                 cell.source = cell.source[:end] + "\n\n" + note + cell.source[end:]
             break

@@ -5,8 +5,8 @@
 
 The text checks (:func:`page_problems`, tested in ``test_built_pages.py``) look for what a reader
 would see and should not: a code cell ending in ``results.glue(...)`` that echoes a bare value
-into the page, a cell that shows the same figure twice, "nan" or "+- 0.0" in the prose, a ``{glue`` role left unresolved, an image whose file
-is missing. The screenshots need Chromium (Debian's ``chromium``) and the ``playwright`` package;
+into the page, a cell that shows the same figure twice, "nan" or "+- 0.0" in the prose, a
+``{glue`` role left unresolved, an image whose file is missing. The screenshots need Chromium (Debian's ``chromium``) and the ``playwright`` package;
 they are for a person to look at and stay out of the repository.
 """
 

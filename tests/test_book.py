@@ -3,6 +3,7 @@ and every chapter executes under papermill at small parameters, leaving results 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -151,9 +152,6 @@ def test_requirements_is_the_book_extra():
 
 
 COLD = ROOT / "benchmarks" / "cold_chapters.json"
-COLD_NOTE = "Measured alone in a fresh runtime"
-
-
 def _cold_bench():
     """benchmarks/bench_cold_chapters.py as a module (it writes the notes this test reads)."""
     import importlib.util
@@ -164,14 +162,15 @@ def _cold_bench():
     return mod
 
 
-minutes_seconds = _cold_bench().minutes_seconds
+_bench = _cold_bench()
+minutes_seconds, COLD_NOTE = _bench.minutes_seconds, _bench.NOTE_START
 
 
 @pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
 def test_run_time_note_gives_the_measured_cold_time(path):
     """Each chapter's run-time note cites its cold time alone, as benchmarks/bench_cold_chapters.py
     measured it (benchmarks/cold_chapters.json), so the two cannot drift apart (#19)."""
-    rows = {r["chapter"]: r for r in __import__("json").loads(COLD.read_text())["rows"]}
+    rows = {r["chapter"]: r for r in json.loads(COLD.read_text())["rows"]}
     row = rows.get(path.name)
     assert row is not None and row["ok"], f"{path.name} has no successful cold run in {COLD.name}"
     nb = nbformat.read(path, as_version=4)
