@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup system data test test-fast book book-student clean-book bench colab-venv test-colab check-pages
+.PHONY: setup system data test test-fast book book-student clean-book bench colab-venv test-colab check-pages derived
 
 setup: $(STAMP) system data
 
@@ -73,6 +73,13 @@ check-pages:
 book-student: setup
 	$(BIN)/python -m fusemix_lite.notebook student-edition _build/student-src --root .
 	cd _build/student-src && $(abspath $(BIN))/jupyter-book build . -W -n --keep-going
+
+# Files made from the chapters, in this order: each run-time note's measured cold time (from
+# benchmarks/cold_chapters.json), then the teachers' page, which quotes the notes. Run it after editing a
+# chapter's front matter or run-time note: tests fail while either is stale.
+derived: $(STAMP)
+	$(BIN)/python benchmarks/bench_cold_chapters.py --notes-from benchmarks/cold_chapters.json
+	$(BIN)/python -m fusemix_lite.notebook instructor-page book/instructor.md
 
 clean-book:
 	rm -rf _build

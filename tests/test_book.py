@@ -178,7 +178,8 @@ def test_run_time_note_gives_the_measured_cold_time(path):
     assert COLD_NOTE in text, f"{path.name}: its run-time note lacks '{COLD_NOTE} ...'"
     note = text[text.index(COLD_NOTE):][:300]
     assert f"**{minutes_seconds(row['seconds'])}**" in note, (
-        f"{path.name}: the note should cite **{minutes_seconds(row['seconds'])}** from {COLD.name}: {note!r}")
+        f"{path.name}: the note should cite **{minutes_seconds(row['seconds'])}** from {COLD.name} "
+        f"(`make derived` writes it): {note!r}")
 
 
 def test_minutes_seconds():

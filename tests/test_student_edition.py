@@ -108,7 +108,8 @@ def test_instructor_page_is_current():
 
     page = (ROOT / "book" / "instructor.md").read_text()
     assert page == instructor_page(ROOT), (
-        "book/instructor.md is stale: run `python -m fusemix_lite.notebook instructor-page book/instructor.md`")
+        "book/instructor.md is stale: run `make derived` (or `python -m fusemix_lite.notebook instructor-page "
+        "book/instructor.md`)")
     for path in sorted((ROOT / "book").glob("[0-9][0-9]*.ipynb")):
         if path.stem != "00_preface":
             assert f"`book/{path.name}`" in page, path.name
