@@ -510,7 +510,8 @@ def cached_generator(
     return model, history, folder, False
 
 
-def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise: bool = True):
+def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise: bool = True,
+                      seed: int | None = None):
     """A ``FusionModel`` that aligns another modality (side a) into a generator's conditioning space.
 
     Side a is a trainable CPU-preset adapter whose output has the condition's width. Side b is the
@@ -519,7 +520,8 @@ def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise:
     normalise(LN(y)), and the generator draws the same image from ``encode_b(y)`` as from ``y``.
     ``standardise=False`` drops the LayerNorm (``encode_b(y)`` = normalise(y)): the choice for a CLIP
     space, as unCLIP expects (see :mod:`fusemix_lite.unclip`). Train it with
-    :func:`fusemix_lite.train.train`: only side a learns. Introduced in chapter 8.
+    :func:`fusemix_lite.train.train`: only side a learns. ``seed`` fixes side a's initial weights
+    (as :func:`~fusemix_lite.adapters.bind`'s; ``None``: the global RNG). Introduced in chapter 8.
     """
     from .adapters import Adapter, AdapterConfig, bind, seeded
 
@@ -532,7 +534,7 @@ def condition_aligner(in_dim: int, cond_dim: int, width: int = 256, standardise:
         space.proj.bias.zero_()
     if not standardise:
         space.norm = nn.Identity()
-    return bind(replace(AdapterConfig.cpu(in_dim), out_dim=cond_dim, width=width), space)
+    return bind(replace(AdapterConfig.cpu(in_dim), out_dim=cond_dim, width=width), space, seed=seed)
 
 
 def caption_conditions(dataset, split: str, text_encoder: str, store) -> tuple[Tensor, Tensor, list[str]]:

@@ -47,7 +47,24 @@ def test_audio_to_image_executes(book_home, tmp_path):
     assert 0 <= named["n"] <= SMALL_AUDIO["n_audio_test"]
     assert named["n"] == 0 or all(is_share(named[k], named["n"]) for k in ("text", "none"))
     assert v["shape_chance"] == pytest.approx(25.0)
-    assert v["shape_verdict"].endswith(".")
+    # the three questions of the rule written before the run: one paired difference each, over the
+    # seeds, and an answer computed from its interval (never asserted to come out "yes")
+    dec = v["decisions"]
+    assert set(dec) == {"sound_steers", "shift_helps", "text_shape"}
+    answer = {"reproduced": "**yes**:", "not reproduced": "**no**:", "no detectable difference": "**no detectable difference**:"}
+    for key, name in (("sound_steers", "answer_sound_steers"), ("shift_helps", "answer_shift_helps"),
+                      ("text_shape", "shape_verdict")):
+        d = dec[key]
+        assert d["n"] == 2 and d["low"] <= d["mean"] <= d["high"], key
+        expected = "reproduced" if d["low"] > 0 else "not reproduced" if d["high"] < 0 else "no detectable difference"
+        assert d["verdict"] == expected, key
+        # paired over the same seeds, so the mean difference is the difference of the two rows' means
+        assert d["mean"] == pytest.approx(table[d["a"]][d["attribute"]] - table[d["b"]][d["attribute"]]), key
+        assert v[name].startswith(answer[d["verdict"]]) and v[name].endswith("."), name
+        assert f"{d['mean']:+.1f} points" in v[name] and f"{d['low']:+.1f} to {d['high']:+.1f}" in v[name], name
+    assert (dec["sound_steers"]["a"], dec["sound_steers"]["b"]) == ("audio (aligned + shift)", "none (floor)")
+    assert (dec["shift_helps"]["a"], dec["shift_helps"]["b"]) == ("audio (aligned + shift)", "audio (aligned)")
+    assert (dec["text_shape"]["attribute"], dec["text_shape"]["a"]) == ("shape", "text")
     for key in ("figure_audio_to_image", "figure_scores"):
         assert Path(v[key]).stat().st_size > 5_000, key
     # exercises

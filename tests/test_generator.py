@@ -170,6 +170,28 @@ def test_condition_aligner_keeps_the_conditioning_space(trained):
         condition_aligner(0, 12)
 
 
+
+def test_condition_aligner_seed_fixes_the_initial_weights():
+    """Paired seeds need seeded initial weights: the same seed gives the same side a whatever the
+    global RNG did in between (chapter 8b trains one aligner per seed), and leaves that RNG alone."""
+    def weights(m):
+        return [p.detach().clone() for p in m.adapter_a.parameters()]
+
+    torch.manual_seed(1)
+    a = weights(condition_aligner(20, 12, width=16, seed=3))
+    torch.randn(100)                                   # the global RNG moves on...
+    state = torch.random.get_rng_state()
+    b = weights(condition_aligner(20, 12, width=16, seed=3))
+    assert torch.equal(torch.random.get_rng_state(), state)   # ...and a seeded build does not move it
+    c = weights(condition_aligner(20, 12, width=16, seed=4))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+    # without a seed: the global RNG decides, as for nn.Linear
+    torch.manual_seed(5)
+    d = weights(condition_aligner(20, 12, width=16))
+    torch.manual_seed(5)
+    assert all(torch.equal(x, y) for x, y in zip(d, weights(condition_aligner(20, 12, width=16))))
+
 # ---- attribute scorer -------------------------------------------------------------------------
 
 
