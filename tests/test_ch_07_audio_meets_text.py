@@ -33,8 +33,19 @@ def test_audio_meets_text_executes(book_home, tmp_path):
         assert v["tux_n_silent"] == 0 or f"{v['tux_n_silent']} more ship a sound file" in v["tux_count"]
         assert f"for {v['tux_i2t_r1']:.1f} % of the sound stamps' images" in v["tux_i2t_paragraph"]
         fold = v["tux_fold_paragraph"]
-        assert f"at rank 1 {v['s2c_r1']:.1f} % of the time, and its *image* {v['s2i_r1']:.1f} %" in fold
+        assert f"at rank 1 {v['s2c_r1']:.1f} % of the time (" in fold and f"its *image* {v['s2i_r1']:.1f} %" in fold
         assert f"chance R@1 is {v['fold_chance']:.1f} %" in fold and f"reaches {v['syn_s2c_r1']:.1f} %" in fold
+        # the rule written before the run: each rate's wording is its binomial test's, recomputed here
+        from scipy.stats import binomtest
+
+        for key, glued in (("s2c", "s2c_r1"), ("s2i", "s2i_r1"), ("syn_s2c", "syn_s2c_r1")):
+            t = v["fold_tests"][key]
+            assert t["n"] == v["tux_n_sounds"] and t["hits"] == round(v[glued] * t["n"] / 100), key
+            p = binomtest(t["hits"], t["n"], v["fold_chance"] / 100, alternative="greater").pvalue
+            assert t["p"] == pytest.approx(p) and t["above"] == (p < 0.05), key
+            assert t["text"] in fold and t["text"].startswith("above chance" if t["above"] else "not distinguishable")
+        assert ("teach nothing" in fold) == (not v["fold_tests"]["syn_s2c"]["above"])
+        assert ("though no sound was ever paired" in fold) == v["fold_tests"]["s2i"]["above"]
         # sounds bound to the frozen caption adapter find their captions and images above chance
         assert v["s2c_r1"] > 2 * v["fold_chance"]
         assert v["s2i_r1"] > v["fold_chance"]
