@@ -170,7 +170,6 @@ def test_condition_aligner_keeps_the_conditioning_space(trained):
         condition_aligner(0, 12)
 
 
-
 def test_condition_aligner_seed_fixes_the_initial_weights():
     """Paired seeds need seeded initial weights: the same seed gives the same side a whatever the
     global RNG did in between (chapter 8b trains one aligner per seed), and leaves that RNG alone."""
